@@ -1,0 +1,37 @@
+"""The small vocabulary of errors whose messages are written for the person using the app.
+
+Only these reach the chat or the terminal as they are; anything else is logged and
+replaced by a generic message.
+"""
+
+
+class UserFacingError(Exception):
+    """An error whose message is safe and useful to show to the user."""
+
+
+class ConfigError(UserFacingError):
+    """The configuration (environment, `.env`) is invalid."""
+
+
+class StoreUnavailable(UserFacingError):
+    """The vector store cannot be reached or opened."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process holds the Milvus Lite data directory."""
+
+
+class EmbeddingMismatch(UserFacingError):
+    """The collection was built with another embedding model or dimension."""
+
+
+class ModelUnavailable(UserFacingError):
+    """The chat model or the embedding service failed or timed out."""
+
+
+class UnreadableFile(UserFacingError):
+    """A file cannot be ingested: empty, corrupt, encrypted, binary or unsupported."""
+
+
+class StoreWriteFailed(UserFacingError):
+    """Writing a file's chunks failed; what was written of them has been removed."""

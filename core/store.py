@@ -1,0 +1,317 @@
+"""The Milvus vector store: connection, schema, index, and the knowledge-base handle.
+
+`KnowledgeBase.open(settings, embeddings)` must be awaited inside the event loop that will
+use it: the async Milvus client binds to the loop of its first call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_milvus import Milvus
+from pymilvus import MilvusException
+from pymilvus.exceptions import ConnectionConfigException
+
+from core.errors import EmbeddingMismatch, StoreLocked, StoreUnavailable
+from core.filters import MilvusFilter
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PRIMARY_FIELD = "pk"
+TEXT_FIELD = "text"
+VECTOR_FIELD = "vector"
+METRIC = "COSINE"
+INDEX_PARAMS = {"index_type": "HNSW", "metric_type": METRIC, "params": {"M": 16, "efConstruction": 200}}
+SEARCH_PARAMS = {"metric_type": METRIC, "params": {"ef": 128}}
+MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
+
+
+class KnowledgeStore(Milvus):
+    """langchain-milvus's store, with inserts serialized per process.
+
+    Milvus Lite requires writes to one collection to be serialized, and concurrent first
+    inserts into a missing collection race to create it (and lose documents). Embedding
+    still runs concurrently: `aadd_texts` embeds before it calls `aadd_embeddings`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_lock = asyncio.Lock()
+
+    async def aadd_embeddings(self, *args: Any, **kwargs: Any) -> list[str]:
+        async with self._write_lock:
+            return await super().aadd_embeddings(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class EmbeddingRecord:
+    """What a collection remembers, as collection properties, about the model that built it."""
+
+    model: str
+    dim: int
+
+    MODEL_KEY = "rag_chat.embedding_model"
+    DIM_KEY = "rag_chat.embedding_dim"
+
+    def as_properties(self) -> dict[str, str]:
+        return {self.MODEL_KEY: self.model, self.DIM_KEY: str(self.dim)}
+
+    @classmethod
+    def from_properties(cls, properties: dict[str, Any]) -> EmbeddingRecord | None:
+        try:
+            return cls(model=str(properties[cls.MODEL_KEY]), dim=int(properties[cls.DIM_KEY]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def supports_templating(server_version: str) -> bool:
+    """Filter templating came with Milvus 2.5; Milvus Lite does not implement it."""
+    if "lite" in server_version.lower():
+        return False
+    match = re.search(r"(\d+)\.(\d+)", server_version)
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (2, 5)
+
+
+def connection_args(settings: Settings) -> dict[str, Any]:
+    """pymilvus connection arguments for Milvus Lite (a path) or a Milvus server."""
+    if settings.milvus_uri is None:
+        path = settings.milvus_lite_path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return {"uri": str(path)}
+    args: dict[str, Any] = {"uri": settings.milvus_uri}
+    if settings.milvus_token is not None:
+        args["token"] = settings.milvus_token.get_secret_value()
+    return args
+
+
+def _lite_dir_locked(path: Path) -> bool:
+    """True when another process holds Milvus Lite's lock on `path`."""
+    lock_file = path / "LOCK"
+    if not lock_file.exists():
+        return False
+    with lock_file.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
+def _locked_message(path: Path) -> str:
+    return (
+        f"The Milvus Lite data at {path} is in use by another process (most likely the "
+        "running app). Milvus Lite allows one process per data directory. Either stop the "
+        "other process, or share the data through a local server:\n"
+        f"  milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19541\n"
+        "and set MILVUS_URI=http://127.0.0.1:19541 for both the app and the ingest."
+    )
+
+
+class KnowledgeBase:
+    """The app's handle on one collection: creation, appends, queries, deletes, stats.
+
+    Search goes through `self.store` (langchain-milvus's async search methods); writes go
+    through `add_texts`, which creates a missing collection with `Milvus.afrom_texts`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        store: KnowledgeStore,
+        *,
+        collection: str,
+        exists: bool,
+    ) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.store = store
+        self.collection = collection
+        self.record = EmbeddingRecord(model=settings.embedding_model_name, dim=0)
+        self._exists = exists
+        self._create_lock = asyncio.Lock()
+        self.templating = False  # whether filters may be sent as templates; set by open()
+
+    # ----- opening -------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        embeddings: Embeddings,
+        *,
+        collection: str | None = None,
+        drop: bool = False,
+    ) -> KnowledgeBase:
+        """Connect (off the event loop), optionally drop, and check the embedding record."""
+        name = collection or settings.milvus_collection
+        store = await asyncio.to_thread(_construct_store, settings, embeddings, name, drop)
+        kb = cls(settings, embeddings, store, collection=name, exists=store.col is not None)
+        version = await store.aclient.get_server_version(timeout=settings.milvus_timeout)
+        kb.templating = supports_templating(str(version))
+        dim = len(await embeddings.aembed_query("dimension probe"))
+        kb.record = EmbeddingRecord(model=settings.embedding_model_name, dim=dim)
+        if kb._exists:
+            await asyncio.to_thread(kb._check_record)
+        return kb
+
+    def _check_record(self) -> None:
+        info = self.store.client.describe_collection(self.collection)
+        stored = EmbeddingRecord.from_properties(info.get("properties") or {})
+        dim = _vector_dim(info)
+        fix = (
+            f"Either set EMBEDDINGS / EMBEDDING_MODEL back to what built it, or rebuild the "
+            f"collection: python -m ingest PATH --collection {self.collection} --drop"
+        )
+        if stored is not None and stored.model != self.record.model:
+            raise EmbeddingMismatch(
+                f"Collection '{self.collection}' was built with the embedding model "
+                f"'{stored.model}' ({stored.dim} dimensions), but the configured model is "
+                f"'{self.record.model}' ({self.record.dim} dimensions). {fix}"
+            )
+        if dim is not None and dim != self.record.dim:
+            raise EmbeddingMismatch(
+                f"Collection '{self.collection}' holds {dim}-dimensional vectors, but the "
+                f"configured embedding model '{self.record.model}' makes {self.record.dim}-"
+                f"dimensional ones. {fix}"
+            )
+
+    async def refresh(self) -> bool:
+        """Notice a collection created by another process since we opened; True if it exists."""
+        if self._exists:
+            return True
+        if await self.store.aclient.has_collection(self.collection):
+            self.store = await asyncio.to_thread(
+                _construct_store, self.settings, self.embeddings, self.collection, False
+            )
+            await asyncio.to_thread(self._check_record)
+            self._exists = True
+        return self._exists
+
+    @property
+    def exists(self) -> bool:
+        return self._exists
+
+    # ----- writing -------------------------------------------------------------------
+
+    async def add_texts(
+        self, texts: list[str], metadatas: list[dict[str, Any]], ids: list[str]
+    ) -> None:
+        """Append chunks; the first write creates the collection with `afrom_texts`."""
+        if not self._exists:
+            async with self._create_lock:
+                if not self._exists and not await self.refresh():
+                    self.store = await KnowledgeStore.afrom_texts(  # type: ignore[assignment]
+                        texts,
+                        self.embeddings,
+                        metadatas=metadatas,
+                        ids=ids,
+                        **_store_kwargs(self.settings, self.collection),
+                    )
+                    await self.store.aclient.alter_collection_properties(
+                        self.collection,
+                        properties=self.record.as_properties(),
+                        timeout=self.settings.milvus_timeout,
+                    )
+                    self._exists = True
+                    return
+        await self.store.aadd_texts(
+            texts, metadatas=metadatas, ids=ids, timeout=self.settings.milvus_timeout
+        )
+
+    async def delete(self, where: MilvusFilter) -> None:
+        if not self._exists:
+            return
+        await self.store.adelete(
+            timeout=self.settings.milvus_timeout, **where.as_kwargs(templating=self.templating)
+        )
+
+    async def flush(self) -> None:
+        """Persist and index what was written (Milvus Lite searches unflushed rows slowly)."""
+        if self._exists:
+            await self.store.aclient.flush(self.collection, timeout=self.settings.milvus_timeout)
+
+    # ----- reading -------------------------------------------------------------------
+
+    async def query(
+        self, where: MilvusFilter | None, fields: list[str], limit: int = MAX_QUERY_ROWS
+    ) -> list[dict[str, Any]]:
+        if not await self.refresh():
+            return []
+        kwargs = where.as_query_kwargs(templating=self.templating) if where else {}
+        return await self.store.aclient.query(
+            self.collection,
+            output_fields=fields,
+            limit=limit,
+            timeout=self.settings.milvus_timeout,
+            **kwargs,
+        )
+
+    async def count(self) -> int:
+        if not await self.refresh():
+            return 0
+        rows = await self.store.aclient.query(
+            self.collection, filter="", output_fields=["count(*)"],
+            timeout=self.settings.milvus_timeout,
+        )
+        return int(rows[0]["count(*)"]) if rows else 0
+
+
+def _store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
+    return {
+        "collection_name": collection,
+        "connection_args": connection_args(settings),
+        "consistency_level": "Session",
+        "index_params": INDEX_PARAMS,
+        "search_params": SEARCH_PARAMS,
+        "primary_field": PRIMARY_FIELD,
+        "text_field": TEXT_FIELD,
+        "vector_field": VECTOR_FIELD,
+        "enable_dynamic_field": True,
+        # No constructor `timeout`: langchain-milvus 0.4 then passes it twice to the first
+        # insert into a new collection. Timeouts go with each call instead.
+    }
+
+
+def _construct_store(
+    settings: Settings, embeddings: Embeddings, collection: str, drop: bool
+) -> KnowledgeStore:
+    """Build the store (sync: it connects and loads the collection); run in a thread."""
+    if settings.uses_milvus_lite:
+        # The in-process Lite server logs a traceback for each RPC it does not implement
+        # (AllocTimestamp, called while an index is built); pymilvus handles it.
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    try:
+        return KnowledgeStore(
+            embedding_function=embeddings, drop_old=drop, **_store_kwargs(settings, collection)
+        )
+    except ConnectionConfigException as exc:
+        if settings.uses_milvus_lite:
+            path = settings.milvus_lite_path.resolve()
+            if _lite_dir_locked(path):
+                raise StoreLocked(_locked_message(path)) from None
+        raise StoreUnavailable(
+            f"Cannot open the vector store at {settings.milvus_address}: {exc.message}"
+        ) from None
+    except MilvusException as exc:
+        raise StoreUnavailable(
+            f"Cannot reach Milvus at {settings.milvus_address}: {exc.message}. Is the server "
+            "running, and are MILVUS_URI / MILVUS_TOKEN right?"
+        ) from None
+
+
+def _vector_dim(info: dict[str, Any]) -> int | None:
+    for spec in info.get("fields", []):
+        if spec.get("name") == VECTOR_FIELD:
+            dim = spec.get("params", {}).get("dim")
+            return int(dim) if dim is not None else None
+    return None

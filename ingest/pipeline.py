@@ -1,0 +1,246 @@
+"""The one ingest pipeline: file -> pages -> chunks -> embeddings -> Milvus.
+
+Used by the CLI and the chat's upload handler alike. Per file it is idempotent and
+all-or-nothing:
+
+- an unchanged file (same source, same content hash, all chunks present) adds nothing;
+- a changed file's new chunks are written first, then the old version's are deleted;
+- if writing fails part way, the chunks written so far are deleted again, so the store
+  holds either the whole new version or the old one, never half of one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
+from core.filters import MilvusFilter
+from core.settings import Settings
+from core.store import KnowledgeBase
+from ingest.chunking import Chunk, content_hash, split_pages
+from ingest.loaders import load_bytes
+
+logger = logging.getLogger(__name__)
+
+Stage = Literal["reading", "chunked", "embedding", "stored", "done", "failed"]
+Status = Literal["added", "replaced", "unchanged", "failed"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    source: str
+    stage: Stage
+    chunks_done: int = 0
+    chunks_total: int = 0
+
+
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str
+    status: Status
+    chunks: int = 0
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    chunk_size: int = 1000
+    chunk_overlap: int = 150
+    batch_size: int = 64
+    concurrency: int = 2
+    max_file_bytes: int = 20 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestOptions:
+        return cls(
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            batch_size=settings.ingest_batch_size,
+            concurrency=settings.ingest_concurrency,
+            max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+        )
+
+
+@dataclass
+class _Prepared:
+    file_hash: str
+    chunks: list[Chunk]
+
+
+@dataclass
+class Ingestor:
+    """Writes files into a knowledge base with bounded concurrency.
+
+    `concurrency` bounds both the files parsed at once and the batches being embedded and
+    written at once; `batch_size` is the number of chunks per embedding + insert call.
+    """
+
+    kb: KnowledgeBase
+    options: IngestOptions = field(default_factory=IngestOptions)
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self._file_slots = asyncio.Semaphore(self.options.concurrency)
+        self._batch_slots = asyncio.Semaphore(self.options.concurrency)
+        self._source_locks: dict[str, asyncio.Lock] = {}
+
+    async def ingest_many(
+        self,
+        files: Sequence[tuple[Path, str]],
+        on_progress: ProgressCallback | None = None,
+    ) -> list[FileOutcome]:
+        """Ingest `(path, source)` pairs concurrently; one bad file never stops the others."""
+
+        async def one(path: Path, source: str) -> FileOutcome:
+            async with self._file_slots:
+                return await self.ingest_file(path, source, on_progress=on_progress)
+
+        outcomes = await asyncio.gather(*(one(path, source) for path, source in files))
+        await self.kb.flush()
+        return list(outcomes)
+
+    async def ingest_file(
+        self,
+        path: Path,
+        source: str,
+        *,
+        extra_metadata: dict[str, Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> FileOutcome:
+        """Ingest one file under the name `source`; never raises for a bad file."""
+        lock = self._source_locks.setdefault(source, asyncio.Lock())
+        async with lock:
+            try:
+                return await self._ingest(path, source, extra_metadata or {}, on_progress)
+            except UserFacingError as exc:
+                reason = str(exc)
+            except Exception as exc:
+                logger.exception("ingest of %s failed", source)
+                reason = f"{type(exc).__name__}: {_short(exc)}"
+        if on_progress is not None:
+            await on_progress(ProgressEvent(source, "failed"))
+        return FileOutcome(source, "failed", reason=reason)
+
+    async def _ingest(
+        self,
+        path: Path,
+        source: str,
+        extra_metadata: dict[str, Any],
+        on_progress: ProgressCallback | None,
+    ) -> FileOutcome:
+        async def report(stage: Stage, done: int = 0, total: int = 0) -> None:
+            if on_progress is not None:
+                await on_progress(ProgressEvent(source, stage, done, total))
+
+        await report("reading")
+        metadata = {**extra_metadata, "added_at": int(self.clock())}
+        prepared = await asyncio.to_thread(self._prepare, path, source, metadata)
+        total = len(prepared.chunks)
+        await report("chunked", 0, total)
+
+        this_version = MilvusFilter.equals("source", source) & MilvusFilter.equals(
+            "file_hash", prepared.file_hash
+        )
+        existing = await self.kb.query(
+            MilvusFilter.equals("source", source), ["file_hash", "chunks"]
+        )
+        same = [row for row in existing if row.get("file_hash") == prepared.file_hash]
+        if existing and len(same) == len(existing) == total:
+            await report("done", total, total)
+            return FileOutcome(source, "unchanged", chunks=total)
+        if same:  # left over from an interrupted run: start this version afresh
+            await self.kb.delete(this_version)
+
+        await report("embedding", 0, total)
+        try:
+            await self._write(prepared.chunks, source, report)
+        except Exception as exc:
+            await asyncio.shield(self._remove_partial(this_version, source))
+            logger.warning("writing %s failed: %r", source, exc)
+            raise StoreWriteFailed(
+                f"storing its chunks failed part way ({_short(exc)}); the partial chunks were "
+                "removed and any earlier version is unchanged"
+            ) from exc
+        except BaseException:  # cancelled: still leave nothing half-written
+            await asyncio.shield(self._remove_partial(this_version, source))
+            raise
+        if existing:
+            await self.kb.delete(
+                MilvusFilter.equals("source", source)
+                & MilvusFilter.not_equals("file_hash", prepared.file_hash)
+            )
+        await report("done", total, total)
+        return FileOutcome(source, "replaced" if existing else "added", chunks=total)
+
+    def _prepare(self, path: Path, source: str, metadata: dict[str, Any]) -> _Prepared:
+        size = path.stat().st_size
+        if size > self.options.max_file_bytes:
+            raise UnreadableFile(
+                f"the file is {size / 1048576:.1f} MB, over the limit of "
+                f"{self.options.max_file_bytes / 1048576:.0f} MB"
+            )
+        data = path.read_bytes()
+        loaded = load_bytes(data, path.name)
+        file_hash = content_hash(data)
+        chunks = split_pages(
+            loaded.pages,
+            kind=loaded.kind,
+            source=source,
+            file_hash=file_hash,
+            chunk_size=self.options.chunk_size,
+            chunk_overlap=self.options.chunk_overlap,
+            extra_metadata=metadata,
+        )
+        return _Prepared(file_hash=file_hash, chunks=chunks)
+
+    async def _write(
+        self,
+        chunks: list[Chunk],
+        source: str,
+        report: Callable[[Stage, int, int], Awaitable[None]],
+    ) -> None:
+        size = self.options.batch_size
+        batches = [chunks[i : i + size] for i in range(0, len(chunks), size)]
+        done = 0
+
+        async def write(batch: list[Chunk]) -> None:
+            nonlocal done
+            async with self._batch_slots:
+                await self.kb.add_texts(
+                    [c.text for c in batch], [c.metadata for c in batch], [c.id for c in batch]
+                )
+            done += len(batch)
+            await report("stored", done, len(chunks))
+
+        tasks = [asyncio.ensure_future(write(batch)) for batch in batches]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _remove_partial(self, this_version: MilvusFilter, source: str) -> None:
+        try:
+            await self.kb.delete(this_version)
+        except Exception:
+            logger.exception("could not remove the partial chunks of %s", source)
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
