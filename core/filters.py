@@ -55,9 +55,7 @@ class MilvusFilter:
         return cls(f"{_check_field(name)} == {{{key}}}", {key: value})
 
     @classmethod
-    def not_equals(
-        cls, name: str, value: FilterValue, *, param: str | None = None
-    ) -> MilvusFilter:
+    def not_equals(cls, name: str, value: FilterValue, *, param: str | None = None) -> MilvusFilter:
         key = param or name
         return cls(f"{_check_field(name)} != {{{key}}}", {key: value})
 

@@ -21,8 +21,7 @@ def _openai_client_args(settings: Settings) -> dict[str, object]:
         "max_retries": settings.openai_max_retries,
         # OpenAI-compatible servers (Ollama, vLLM, llama.cpp) often need no key, but the
         # client insists on one: a placeholder is sent only when a base URL is set.
-        "api_key": settings.openai_api_key
-        or ("not-needed" if settings.openai_base_url else None),
+        "api_key": settings.openai_api_key or ("not-needed" if settings.openai_base_url else None),
     }
     if settings.openai_base_url:
         args["base_url"] = settings.openai_base_url
@@ -61,7 +60,7 @@ def build_embeddings(settings: Settings) -> Embeddings:
         chunk_size=settings.embedding_batch_size,
         # Plain OpenAI-compatible servers take text, not tiktoken ids.
         check_embedding_ctx_length=settings.openai_base_url is None,
-        **_openai_client_args(settings),  # type: ignore[arg-type]
+        **_openai_client_args(settings),
     )
 
 
@@ -75,5 +74,5 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
         model=settings.llm_model,
         temperature=settings.llm_temperature,
         streaming=True,
-        **_openai_client_args(settings),  # type: ignore[arg-type]
+        **_openai_client_args(settings),
     )

@@ -29,7 +29,11 @@ PRIMARY_FIELD = "pk"
 TEXT_FIELD = "text"
 VECTOR_FIELD = "vector"
 METRIC = "COSINE"
-INDEX_PARAMS = {"index_type": "HNSW", "metric_type": METRIC, "params": {"M": 16, "efConstruction": 200}}
+INDEX_PARAMS = {
+    "index_type": "HNSW",
+    "metric_type": METRIC,
+    "params": {"M": 16, "efConstruction": 200},
+}
 SEARCH_PARAMS = {"metric_type": METRIC, "params": {"ef": 128}}
 MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 
@@ -77,7 +81,9 @@ def supports_templating(server_version: str) -> bool:
     if "lite" in server_version.lower():
         return False
     match = re.search(r"(\d+)\.(\d+)", server_version)
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (2, 5)
+    if match is None:
+        return False
+    return (int(match.group(1)), int(match.group(2))) >= (2, 5)
 
 
 def connection_args(settings: Settings) -> dict[str, Any]:
@@ -260,7 +266,9 @@ class KnowledgeBase:
         if not await self.refresh():
             return 0
         rows = await self.store.aclient.query(
-            self.collection, filter="", output_fields=["count(*)"],
+            self.collection,
+            filter="",
+            output_fields=["count(*)"],
             timeout=self.settings.milvus_timeout,
         )
         return int(rows[0]["count(*)"]) if rows else 0

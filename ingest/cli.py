@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
     parser.add_argument("--drop", action="store_true", help="drop the collection first")
+    parser.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when the collection already holds chunks (first-run seeding)",
+    )
     parser.add_argument("--chunk-size", type=int, help="characters per chunk")
     parser.add_argument("--chunk-overlap", type=int, help="characters shared by neighbours")
     parser.add_argument("--batch-size", type=int, help="chunks per embedding + insert call")
@@ -57,7 +62,14 @@ def summary_line(outcomes: list[FileOutcome], skipped: int, seconds: float) -> s
     )
 
 
-async def run(settings: Settings, found: Discovered, drop: bool, out: TextIO) -> int:
+async def run(
+    settings: Settings,
+    found: Discovered,
+    out: TextIO,
+    *,
+    drop: bool = False,
+    if_empty: bool = False,
+) -> int:
     from core.providers import build_embeddings
     from core.store import KnowledgeBase
     from ingest.pipeline import IngestOptions, Ingestor
@@ -65,6 +77,12 @@ async def run(settings: Settings, found: Discovered, drop: bool, out: TextIO) ->
     started = time.perf_counter()
     embeddings = build_embeddings(settings)
     kb = await KnowledgeBase.open(settings, embeddings, drop=drop)
+    if if_empty and (chunks := await kb.count()):
+        print(
+            f"Collection '{kb.collection}' already holds {chunks} chunks; nothing ingested.",
+            file=out,
+        )
+        return EXIT_OK
     ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
 
     files_bar = tqdm(total=len(found.files), desc="files", unit="file", position=0)
@@ -108,7 +126,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         if not found.files and not found.skipped:
             print("Nothing to ingest.", file=out)
             return EXIT_OK
-        return asyncio.run(run(settings, found, args.drop, out))
+        return asyncio.run(run(settings, found, out, drop=args.drop, if_empty=args.if_empty))
     except UserFacingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

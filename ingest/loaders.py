@@ -57,7 +57,9 @@ def load_bytes(data: bytes, name: str) -> LoadedFile:
     kind = kind_for(name)
     if kind is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise UnreadableFile(f"unsupported file type '{Path(name).suffix}' (supported: {supported})")
+        raise UnreadableFile(
+            f"unsupported file type '{Path(name).suffix}' (supported: {supported})"
+        )
     if not data:
         raise UnreadableFile("the file is empty (0 bytes)")
     if not data.strip():
@@ -84,7 +86,13 @@ def decode_text(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        match = from_bytes(data).best()
+        matches = from_bytes(data)
+        # Short Western text often scores as some rarer code page; prefer Windows-1252,
+        # by far the most common legacy encoding, whenever it reads cleanly.
+        western = next(
+            (m for m in matches if "cp1252" in m.could_be_from_charset and m.chaos <= 0.2), None
+        )
+        match = western or matches.best()
         if match is None:
             raise UnreadableFile("not text in any encoding we can detect") from None
         text = str(match)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up, seed the knowledge base with the sample corpus when it is empty, start the app.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+export CHAINLIT_HOST="${CHAINLIT_HOST:-127.0.0.1}"
+export CHAINLIT_PORT="${CHAINLIT_PORT:-8000}"
+
+echo "==> ingesting the sample corpus (skipped when the collection already has chunks)"
+.venv/bin/python -m ingest data/sample --if-empty
+
+echo "==> starting the chat on http://${CHAINLIT_HOST}:${CHAINLIT_PORT}"
+exec .venv/bin/chainlit run app.py --headless --host "$CHAINLIT_HOST" --port "$CHAINLIT_PORT"

@@ -1,0 +1,38 @@
+from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+
+from core.providers import build_chat_model, build_embeddings
+from core.settings import Settings
+
+
+def test_no_chat_model_without_key_or_url() -> None:
+    assert build_chat_model(Settings(_env_file=None)) is None
+
+
+def test_chat_model_gets_explicit_timeout_and_retries() -> None:
+    settings = Settings(
+        _env_file=None, openai_api_key="sk-test", openai_timeout=7.5, openai_max_retries=1
+    )
+    model = build_chat_model(settings)
+    assert isinstance(model, ChatOpenAI)
+    assert model.request_timeout == 7.5
+    assert model.max_retries == 1
+    assert model.streaming
+
+
+def test_compatible_server_gets_base_url_and_a_placeholder_key() -> None:
+    settings = Settings(_env_file=None, openai_base_url="http://127.0.0.1:9/v1", llm_model="m")
+    model = build_chat_model(settings)
+    assert isinstance(model, ChatOpenAI)
+    assert model.openai_api_base == "http://127.0.0.1:9/v1"
+    assert model.model_name == "m"
+
+
+def test_openai_embeddings_get_the_same_client_limits() -> None:
+    settings = Settings(
+        _env_file=None, openai_api_key="sk-test", openai_timeout=5, openai_max_retries=0
+    )
+    embeddings = build_embeddings(settings)
+    assert isinstance(embeddings, OpenAIEmbeddings)
+    assert embeddings.request_timeout == 5
+    assert embeddings.max_retries == 0
+    assert embeddings.model == "text-embedding-3-small"

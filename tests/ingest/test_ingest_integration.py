@@ -1,0 +1,204 @@
+"""`python -m ingest` end to end: real Milvus Lite, the real local embedding model."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.embeddings import Embeddings
+
+from core.settings import Settings
+from core.store import KnowledgeBase
+from ingest.cli import EXIT_ERROR, EXIT_FILES_FAILED, EXIT_OK, main
+from tests.samples import BINARY_BYTES, CORRUPT_PDF, docx_bytes, pdf_bytes, write
+
+pytestmark = pytest.mark.integration
+
+GOOD = {
+    "guide.md": "# Vector databases\n\nMilvus stores embeddings and answers nearest neighbour "
+    "queries with HNSW indexes.\n",
+    "notes/fruit.txt": "Bananas are yellow and rich in potassium. Apples can be red or green.",
+    "page.html": "<html><head><title>Cats</title></head><body><p>Cats sleep sixteen hours "
+    "a day.</p><script>evil()</script></body></html>",
+}
+
+
+def make_corpus(root: Path) -> None:
+    for name, text in GOOD.items():
+        write(root / name, text)
+    write(
+        root / "report.pdf",
+        pdf_bytes(["The quarterly revenue grew by 12 percent.", "Headcount stayed at 42 people."]),
+    )
+    write(root / "memo.docx", docx_bytes(["The office moves to Lisbon in March."]))
+    write(root / "logo.png", b"\x89PNG\r\n")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MILVUS_LITE_PATH", str(tmp_path / "kb.db"))
+    monkeypatch.setenv("MILVUS_COLLECTION", "it_docs")
+    monkeypatch.setenv("EMBEDDINGS", "local")
+    return Settings(_env_file=None)
+
+
+def ingest(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(args), out=out)
+    return code, out.getvalue()
+
+
+def stored_rows(settings: Settings, embeddings: Embeddings) -> list[dict[str, Any]]:
+    async def fetch() -> list[dict[str, Any]]:
+        kb = await KnowledgeBase.open(settings, embeddings)
+        return await kb.query(None, ["source", "page", "chunk", "chunks", "file_hash"])
+
+    return asyncio.run(fetch())
+
+
+def test_folder_of_mixed_files(env: Settings, tmp_path: Path, local_embeddings: Embeddings) -> None:
+    make_corpus(tmp_path / "corpus")
+    code, out = ingest(str(tmp_path / "corpus"))
+    assert code == EXIT_OK, out
+    assert "skipped  logo.png: unsupported type '.png'" in out
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith("Ingested 5 files (6 chunks written), 0 unchanged, 1 skipped, 0 failed in ")
+    )
+    rows = stored_rows(env, local_embeddings)
+    by_source: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_source.setdefault(row["source"], []).append(row)
+    assert set(by_source) == {"guide.md", "notes/fruit.txt", "page.html", "report.pdf", "memo.docx"}
+    assert sorted(r["page"] for r in by_source["report.pdf"]) == [1, 2]
+    assert all("page" not in r or r["page"] is None for r in by_source["guide.md"])
+    assert all(len(str(r["file_hash"])) == 64 for r in rows)
+
+    async def search() -> str:
+        kb = await KnowledgeBase.open(env, local_embeddings)
+        docs = await kb.store.asimilarity_search("Where is the office moving?", k=1)
+        return str(docs[0].metadata["source"])
+
+    assert asyncio.run(search()) == "memo.docx"
+
+
+def test_reingest_unchanged_then_changed(
+    env: Settings, tmp_path: Path, local_embeddings: Embeddings
+) -> None:
+    make_corpus(tmp_path / "corpus")
+    assert ingest(str(tmp_path / "corpus"))[0] == EXIT_OK
+    before = stored_rows(env, local_embeddings)
+
+    code, out = ingest(str(tmp_path / "corpus"))
+    assert code == EXIT_OK
+    assert "Ingested 0 files (0 chunks written), 5 unchanged" in out
+    assert sorted(r["file_hash"] for r in stored_rows(env, local_embeddings)) == sorted(
+        r["file_hash"] for r in before
+    )
+
+    write(tmp_path / "corpus" / "notes" / "fruit.txt", "Cherries are small and red.")
+    code, out = ingest(str(tmp_path / "corpus"))
+    assert "Ingested 1 files (1 chunks written), 4 unchanged" in out
+    fruit = [r for r in stored_rows(env, local_embeddings) if r["source"] == "notes/fruit.txt"]
+    assert len(fruit) == 1
+    assert fruit[0]["file_hash"] not in {r["file_hash"] for r in before}
+
+
+def test_bad_files_among_good_ones(
+    env: Settings, tmp_path: Path, local_embeddings: Embeddings
+) -> None:
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus)
+    write(corpus / "broken.pdf", CORRUPT_PDF)
+    write(corpus / "empty.txt", b"")
+    write(corpus / "garbage.txt", BINARY_BYTES)
+    code, out = ingest(str(corpus))
+    assert code == EXIT_FILES_FAILED
+    assert "failed   broken.pdf: corrupt PDF" in out
+    assert "failed   empty.txt: the file is empty (0 bytes)" in out
+    assert "failed   garbage.txt: binary data" in out
+    assert ", 1 skipped, 3 failed in " in out
+    sources = {r["source"] for r in stored_rows(env, local_embeddings)}
+    assert sources == {"guide.md", "notes/fruit.txt", "page.html", "report.pdf", "memo.docx"}
+
+
+def test_drop_and_if_empty(env: Settings, tmp_path: Path) -> None:
+    write(tmp_path / "one" / "a.txt", "first corpus")
+    write(tmp_path / "two" / "b.txt", "second corpus")
+    assert ingest(str(tmp_path / "one"))[0] == EXIT_OK
+    code, out = ingest(str(tmp_path / "two"), "--if-empty")
+    assert code == EXIT_OK and "already holds 1 chunks; nothing ingested" in out
+    code, out = ingest(str(tmp_path / "two"), "--drop")
+    assert "Ingested 1 files (1 chunks written)" in out
+
+
+def test_wrong_embedding_dimension_is_a_clear_error(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    async def build_with_fake() -> None:
+        kb = await KnowledgeBase.open(env, DeterministicFakeEmbedding(size=8))
+        await kb.add_texts(["made by another model"], [{"source": "x", "chunk": 0}], ["id0"])
+
+    asyncio.run(build_with_fake())
+    write(tmp_path / "a.txt", "text")
+    assert ingest(str(tmp_path / "a.txt"))[0] == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "holds 8-dimensional vectors" in err and "makes 384-dimensional ones" in err
+    assert "--drop" in err
+
+
+def test_locked_lite_directory_says_what_to_do(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pymilvus import MilvusClient\n"
+            f"MilvusClient(uri={str(env.milvus_lite_path)!r})\nprint('ready', flush=True)\n"
+            "time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        write(tmp_path / "a.txt", "text")
+        assert ingest(str(tmp_path / "a.txt"))[0] == EXIT_ERROR
+        err = capsys.readouterr().err
+        assert "in use by another process" in err
+        assert "milvus-lite server --data-dir" in err and "--host 127.0.0.1" in err
+        assert "Traceback" not in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.server
+def test_ingest_into_a_milvus_server(
+    milvus_server_uri: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    local_embeddings: Embeddings,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MILVUS_URI", milvus_server_uri)
+    monkeypatch.setenv("MILVUS_COLLECTION", "server_docs")
+    monkeypatch.setenv("EMBEDDINGS", "local")
+    make_corpus(tmp_path / "corpus")
+    code, out = ingest(str(tmp_path / "corpus"), "--drop")
+    assert code == EXIT_OK, out
+    assert "Ingested 5 files (6 chunks written)" in out
+    settings = Settings(_env_file=None)
+    assert len(stored_rows(settings, local_embeddings)) == 6
+    code, out = ingest(str(tmp_path / "corpus"))
+    assert "Ingested 0 files (0 chunks written), 5 unchanged" in out
