@@ -1,0 +1,5 @@
+import sys
+
+from chains.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""`python -m chains "QUESTION"`: ask the knowledge base from the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+from chains.options import SearchOptions
+from core.errors import UserFacingError
+from core.settings import Settings, load_settings
+
+EXIT_OK, EXIT_ERROR = 0, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chains", description="Ask the knowledge base a question."
+    )
+    parser.add_argument("question")
+    parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
+    parser.add_argument("--k", type=int, default=4, help="passages to retrieve (default 4)")
+    parser.add_argument("--search-type", choices=["similarity", "mmr"], default="similarity")
+    parser.add_argument("--fetch-k", type=int, default=20, help="MMR candidates (default 20)")
+    parser.add_argument("--lambda-mult", type=float, default=0.5, help="MMR diversity 0..1")
+    parser.add_argument(
+        "--source", action="append", default=[], help="only search this source (repeatable)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+async def ask(settings: Settings, question: str, options: SearchOptions) -> dict[str, Any]:
+    """Answer one question; returns `{"question", "answer", "sources"}`."""
+    from chains.rag import build_rag_chain, rag_input
+    from chains.retriever import PassageRetriever, Retrieval
+    from chains.safety import sanitize_markdown
+    from core.providers import build_chat_model, build_embeddings
+    from core.store import KnowledgeBase
+
+    kb = await KnowledgeBase.open(settings, build_embeddings(settings))
+    chain = build_rag_chain(PassageRetriever(kb), build_chat_model(settings))
+    answer: list[str] = []
+    retrieval: Retrieval | None = None
+    async for chunk in chain.astream(rag_input(question, options=options)):
+        retrieval = chunk.get("retrieval", retrieval)
+        answer.append(chunk.get("answer", ""))
+    passages = retrieval.passages if retrieval else []
+    return {
+        "question": question,
+        "answer": sanitize_markdown("".join(answer)),
+        "sources": [p.as_dict() for p in passages],
+    }
+
+
+def render_text(result: dict[str, Any]) -> str:
+    lines = [result["answer"], "", "Sources:"]
+    for s in result["sources"]:
+        page = f", page {s['page']}" if s["page"] is not None else ""
+        score = f" (score {s['score']:.2f})" if s["score"] is not None else ""
+        lines.append(f"  [{s['n']}] {s['source']}{page}{score}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    from chains.errors import explain
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        overrides = {"milvus_collection": args.collection} if args.collection else {}
+        settings = load_settings(**overrides)
+        options = SearchOptions(
+            search_type=args.search_type,
+            k=args.k,
+            fetch_k=args.fetch_k,
+            lambda_mult=args.lambda_mult,
+            sources=tuple(args.source),
+        )
+        result = asyncio.run(ask(settings, args.question, options))
+    except UserFacingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except ValueError as exc:  # option validation
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        print(f"error: {explain(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps(result, ensure_ascii=False) if args.json else render_text(result), file=out)
+    return EXIT_OK

@@ -1,0 +1,60 @@
+"""Turning passages into prompt context, and into the retrieval-only answer."""
+
+from __future__ import annotations
+
+from chains.retriever import Passage
+
+NO_MODEL_NOTICE = (
+    "**No language model is configured**, so instead of a written answer here are the most "
+    "relevant passages from the knowledge base. To get written answers, set "
+    "`OPENAI_API_KEY`, or `OPENAI_BASE_URL` (and `LLM_MODEL`) for an OpenAI-compatible "
+    "server such as Ollama or vLLM, and restart the app."
+)
+EMPTY_KB_ANSWER = (
+    "The knowledge base is empty, so I have nothing to answer from yet. Ingest documents "
+    "with `python -m ingest PATH` and ask again."
+)
+NOTHING_FOUND_ANSWER = "I don't know: no passage in the knowledge base matches this question."
+EXCERPT_CHARS = 400
+
+
+def passages_for_prompt(passages: list[Passage]) -> str:
+    """Number each passage [n] and fence it; the text is data, fenced in its own tags."""
+    return "\n\n".join(
+        f'<passage n="{p.n}" source="{_attr(p.label)}">\n{_unfence(p.text)}\n</passage>'
+        for p in passages
+    )
+
+
+def retrieval_only_answer(passages: list[Passage]) -> str:
+    """A useful answer without a model: the best passages, cited and excerpted."""
+    if not passages:
+        return NOTHING_FOUND_ANSWER
+    lines = [NO_MODEL_NOTICE, ""]
+    for p in passages:
+        score = f" · score {p.score:.2f}" if p.score is not None else ""
+        lines.append(f"[{p.n}] **{_escape_md(p.label)}**{score}")
+        lines.extend(f"> {line}" if line else ">" for line in excerpt(p.text).splitlines())
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit].rstrip() + " …"
+
+
+def _attr(value: str) -> str:
+    return value.replace('"', "'").replace("<", "(").replace(">", ")")
+
+
+def _unfence(text: str) -> str:
+    """A passage may not close its own fence and pose as instructions."""
+    return text.replace("</passage>", "</ passage>").replace("<passage", "< passage")
+
+
+def _escape_md(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>!|" else ch for ch in text)

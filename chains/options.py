@@ -1,0 +1,31 @@
+"""Per-chat search options, validated and bounded."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SearchType = Literal["similarity", "mmr"]
+
+
+class SearchOptions(BaseModel):
+    """How to retrieve: similarity or MMR, how many passages, optional source filter.
+
+    >>> SearchOptions(search_type="mmr", k=3).fetch_k
+    20
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    search_type: SearchType = "similarity"
+    k: int = Field(default=4, ge=1, le=20)
+    fetch_k: int = Field(default=20, ge=1, le=100)
+    lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
+    sources: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _fetch_at_least_k(self) -> SearchOptions:
+        if self.fetch_k < self.k:
+            return self.model_copy(update={"fetch_k": self.k})
+        return self
