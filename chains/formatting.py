@@ -34,13 +34,14 @@ def retrieval_only_answer(passages: list[Passage]) -> str:
     for p in passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
         lines.append(f"[{p.n}] **{_escape_md(p.label)}**{score}")
-        lines.extend(f"> {line}" if line else ">" for line in excerpt(p.text).splitlines())
+        lines.append(f"> {_escape_md(excerpt(p.text))}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    text = text.strip()
+    """The start of a passage on one line (whitespace collapsed), cut at a word."""
+    text = " ".join(text.split())
     if len(text) <= limit:
         return text
     cut = text.rfind(" ", 0, limit)
@@ -57,4 +58,4 @@ def _unfence(text: str) -> str:
 
 
 def _escape_md(text: str) -> str:
-    return "".join(f"\\{ch}" if ch in "\\`*_[]<>!|" else ch for ch in text)
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>!|#" else ch for ch in text)

@@ -96,5 +96,5 @@ def build_rag_chain(
     return (
         RunnablePassthrough.assign(standalone=RunnableLambda(standalone_question))
         | RunnablePassthrough.assign(retrieval=RunnableLambda(retrieve))
-        | RunnablePassthrough.assign(answer=RunnableGenerator(answer))
+        | RunnablePassthrough.assign(answer=RunnableGenerator(answer))  # type: ignore[arg-type]
     ).with_config(run_name="rag")

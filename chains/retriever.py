@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
 
 from chains.options import SearchOptions
 from core.filters import MilvusFilter
-from core.store import KnowledgeBase
+
+if TYPE_CHECKING:  # core.store imports pymilvus, which must not load before settings
+    from core.store import KnowledgeBase
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,15 @@ SEARCH_PARAMS = {"metric_type": METRIC, "params": {"ef": 128}}
 MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 
 
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document in the knowledge base, as recorded on its first chunk."""
+
+    source: str
+    chunks: int
+    added_at: int | None
+
+
 class KnowledgeStore(Milvus):
     """langchain-milvus's store, with inserts serialized per process.
 
@@ -261,6 +270,21 @@ class KnowledgeBase:
             timeout=self.settings.milvus_timeout,
             **kwargs,
         )
+
+    async def list_documents(self) -> list[DocumentInfo]:
+        """Every document, newest first (each document's chunk 0 carries its summary)."""
+        rows = await self.query(
+            MilvusFilter.equals("chunk", 0), ["source", "chunks", "added_at"], MAX_QUERY_ROWS
+        )
+        docs = [
+            DocumentInfo(
+                source=str(row.get("source")),
+                chunks=int(row.get("chunks") or 0),
+                added_at=int(row["added_at"]) if row.get("added_at") is not None else None,
+            )
+            for row in rows
+        ]
+        return sorted(docs, key=lambda d: (-(d.added_at or 0), d.source))
 
     async def count(self) -> int:
         if not await self.refresh():

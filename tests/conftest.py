@@ -18,6 +18,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 from core.settings import Settings  # noqa: E402  (after the environment is cleaned)
 from core.store import KnowledgeBase  # noqa: E402
+from tests.openai_standin import OpenAIStandIn  # noqa: E402
 
 OpenKB = Callable[..., Awaitable[KnowledgeBase]]
 
@@ -95,5 +96,14 @@ def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         pytest.skip(f"the Milvus server could not start: {type(exc).__name__}: {exc}")
     try:
         yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def openai_standin() -> Iterator[OpenAIStandIn]:
+    server = OpenAIStandIn().start()
+    try:
+        yield server
     finally:
         server.stop()

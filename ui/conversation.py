@@ -1,0 +1,76 @@
+"""Answering one question in the chat: the retrieval step, the streamed answer, citations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import chainlit as cl
+
+from chains.memory import ChatMemory
+from chains.options import SearchOptions
+from chains.rag import rag_input
+from chains.retriever import Retrieval
+from chains.safety import cap_question
+from ui import render
+from ui.resources import AppResources
+from ui.streaming import SafeStream
+
+logger = logging.getLogger(__name__)
+
+
+async def answer_question(
+    resources: AppResources, text: str, memory: ChatMemory, options: SearchOptions
+) -> None:
+    """Retrieve (as a visible step), stream the sanitized answer, attach cited passages.
+
+    Failures become a clear message and the chat keeps working; stop ends the stream
+    cleanly, keeping what was written so far.
+    """
+    from chains.errors import explain
+
+    question, capped = cap_question(text)
+    if capped:
+        await cl.Message(
+            content=f"Your message was very long; only its first {len(question)} characters "
+            "are used."
+        ).send()
+
+    step = cl.Step(name="Search the knowledge base", type="retrieval")
+    step.input = question
+    await step.send()
+    answer = SafeStream(cl.Message(content=""))
+    retrieval: Retrieval | None = None
+    try:
+        stream = resources.chain.astream(
+            rag_input(question, history=memory.messages(), options=options)
+        )
+        async for chunk in stream:
+            if "retrieval" in chunk:
+                retrieval = chunk["retrieval"]
+                step.input = retrieval.query
+                step.output = render.retrieval_summary(retrieval)
+                await step.update()
+            if token := chunk.get("answer"):
+                await answer.push(token)
+    except asyncio.CancelledError:  # the user pressed stop
+        await _finish(answer, retrieval, suffix="\n\n*(stopped)*")
+        raise
+    except Exception as exc:
+        error = explain(exc)
+        if retrieval is None:
+            step.output = f"Failed: {error}"
+            step.is_error = True
+            await step.update()
+        if answer.raw:
+            await _finish(answer, retrieval, suffix="\n\n*(the answer was cut off)*")
+        await cl.ErrorMessage(content=str(error)).send()
+        return
+    memory.add(question, await _finish(answer, retrieval))
+
+
+async def _finish(answer: SafeStream, retrieval: Retrieval | None, suffix: str = "") -> str:
+    if retrieval is not None:
+        numbers = render.cited_numbers(answer.text, len(retrieval.passages))
+        answer.message.elements = render.citation_elements(retrieval.passages, numbers)  # type: ignore[assignment]
+    return await answer.finish(suffix)

@@ -1,0 +1,101 @@
+"""What the chat shows: the welcome, the retrieval step, citation elements."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import chainlit as cl
+
+from chains.formatting import NO_MODEL_NOTICE
+from chains.retriever import Passage, Retrieval
+from chains.safety import sanitize_markdown
+
+if TYPE_CHECKING:
+    from core.store import DocumentInfo
+
+EXAMPLE_QUESTIONS = [
+    ("What is RAG?", "What is retrieval-augmented generation, and why do teams use it?"),
+    ("Similarity vs. MMR", "How does MMR search differ from plain similarity search?"),
+    (
+        "Sharing Milvus Lite",
+        "Can an ingest script and the web app use the same Milvus Lite database?",
+    ),
+    ("Do I need an OpenAI key?", "Do I need an OpenAI key to use this app?"),
+]
+ASK_ACTION = "ask_example"
+
+
+def example_actions() -> list[cl.Action]:
+    """Starter buttons under the welcome: each asks its example question."""
+    return [
+        cl.Action(name=ASK_ACTION, payload={"question": question}, label=label, tooltip=question)
+        for label, question in EXAMPLE_QUESTIONS
+    ]
+
+
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | None) -> str:
+    if documents:
+        names = ", ".join(f"`{d.source}`" for d in documents[:5])
+        more = f" and {len(documents) - 5} more" if len(documents) > 5 else ""
+        holds = (
+            f"The knowledge base holds **{len(documents)} documents** ({chunks} chunks): "
+            f"{names}{more}."
+        )
+    else:
+        holds = (
+            "The knowledge base is **empty**. Ingest documents with "
+            "`python -m ingest PATH`, then ask away."
+        )
+    mode = (
+        f"Answers are written by `{model_name}` from the retrieved passages, with citations."
+        if model_name
+        else NO_MODEL_NOTICE
+    )
+    return (
+        "Hi! Ask me anything about the documents in the knowledge base.\n\n"
+        f"{holds}\n\n{mode}\n\n"
+        "Use the settings next to the message box to switch between similarity and MMR search."
+    )
+
+
+def retrieval_summary(retrieval: Retrieval) -> str:
+    if not retrieval.passages:
+        return f"No passages found ({retrieval.milliseconds:.0f} ms, {retrieval.search_type})."
+    lines = [
+        f"Found {len(retrieval.passages)} passages in {retrieval.milliseconds:.0f} ms "
+        f"({retrieval.search_type} search):"
+    ]
+    for p in retrieval.passages:
+        score = f" · score {p.score:.2f}" if p.score is not None else ""
+        lines.append(f"- [{p.n}] {p.label}{score}")
+    return "\n".join(lines)
+
+
+def cited_numbers(answer: str, available: int) -> list[int]:
+    """The passage numbers an answer cites, in order of first citation."""
+    seen: list[int] = []
+    for match in _CITATION.finditer(answer):
+        n = int(match.group(1))
+        if 1 <= n <= available and n not in seen:
+            seen.append(n)
+    return seen
+
+
+def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Text]:
+    """One side element per cited passage, named "[n]" so the answer's citations link to it."""
+    by_number = {p.n: p for p in passages}
+    elements = []
+    for n in numbers:
+        p = by_number[n]
+        facts = [f"**Source:** `{p.source}`"]
+        if p.page is not None:
+            facts.append(f"**Page:** {p.page}")
+        facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")
+        # The passage is rendered as Markdown: sanitized, since documents are untrusted.
+        content = " · ".join(facts) + "\n\n---\n\n" + sanitize_markdown(p.text)
+        elements.append(cl.Text(name=f"[{n}]", content=content, display="side"))
+    return elements

@@ -1,0 +1,48 @@
+"""Streaming an answer into a Chainlit message, sanitized as it grows."""
+
+from __future__ import annotations
+
+import time
+
+import chainlit as cl
+
+from chains.safety import sanitize_markdown
+
+FLUSH_SECONDS = 0.04
+
+
+class SafeStream:
+    """Streams tokens into `message`, always showing the sanitized text so far.
+
+    Each update replaces the content (`is_sequence=True`) with `sanitize_markdown` of the
+    whole text, so an image or link only becomes active Markdown once complete, and is
+    removed by then. Updates are coalesced to one per `FLUSH_SECONDS`.
+    """
+
+    def __init__(self, message: cl.Message) -> None:
+        self.message = message
+        self.raw = ""
+        self._shown = ""
+        self._last_flush = 0.0
+
+    async def push(self, token: str) -> None:
+        self.raw += token
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        text = sanitize_markdown(self.raw)
+        if text != self._shown:
+            await self.message.stream_token(text, is_sequence=True)
+            self._shown = text
+        self._last_flush = time.monotonic()
+
+    @property
+    def text(self) -> str:
+        return sanitize_markdown(self.raw)
+
+    async def finish(self, suffix: str = "") -> str:
+        """Send the final, sanitized message (with its elements); returns its text."""
+        self.message.content = self.text + suffix
+        await self.message.send()
+        return self.message.content
