@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,8 +24,12 @@ class SearchOptions(BaseModel):
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     sources: tuple[str, ...] = ()
 
-    @model_validator(mode="after")
-    def _fetch_at_least_k(self) -> SearchOptions:
-        if self.fetch_k < self.k:
-            return self.model_copy(update={"fetch_k": self.k})
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _fetch_at_least_k(cls, values: Any) -> Any:
+        """MMR needs at least k candidates: raise fetch_k to k rather than fail."""
+        if isinstance(values, dict) and "k" in values:
+            k = int(values["k"])
+            if int(values.get("fetch_k", 20)) < k:
+                return {**values, "fetch_k": k}
+        return values

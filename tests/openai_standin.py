@@ -64,7 +64,9 @@ class OpenAIStandIn:
         return StreamingResponse(_sse(text), media_type="text/event-stream")
 
     def start(self) -> OpenAIStandIn:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

@@ -13,7 +13,7 @@ from chains.options import SearchOptions
 from chains.rag import build_rag_chain, rag_input
 from chains.retriever import PassageRetriever, Retrieval
 from core.store import KnowledgeBase
-from tests.chains.conftest import PromptRecorder
+from tests.conftest import PromptRecorder
 
 pytestmark = pytest.mark.integration
 

