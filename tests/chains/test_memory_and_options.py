@@ -31,4 +31,4 @@ def test_options_defaults_and_bounds() -> None:
     assert SearchOptions(k=10, fetch_k=5).fetch_k == 10
     for bad in ({"k": 0}, {"k": 21}, {"lambda_mult": 1.5}, {"search_type": "bm25"}):
         with pytest.raises(ValidationError):
-            SearchOptions(**bad)  # type: ignore[arg-type]
+            SearchOptions(**bad)

@@ -49,7 +49,7 @@ async def test_citations_number_the_retrieved_passages(seeded_kb: KnowledgeBase)
     first = retrieval.passages[0]
     assert (first.source, first.page, first.text) == ("c.pdf", 2, "gamma text about grapes")
     assert first.score == pytest.approx(1.0)
-    scores = [p.score for p in retrieval.passages]
+    scores = [p.score or 0.0 for p in retrieval.passages]
     assert scores == sorted(scores, reverse=True)
     assert len(tokens) > 1, "the answer must stream in several chunks"
     assert "".join(tokens) == "Grapes are fruit [1]."

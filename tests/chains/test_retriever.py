@@ -26,9 +26,6 @@ INJECTIONS = [
 class RetrieverSuite:
     __test__ = False
 
-    @pytest.fixture
-    async def kb(self) -> KnowledgeBase:
-        raise NotImplementedError
 
     async def sources_for(self, kb: KnowledgeBase, *sources: str, mmr: bool = False) -> set[str]:
         options = SearchOptions(

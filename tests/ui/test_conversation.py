@@ -7,7 +7,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -82,7 +82,7 @@ class FailingModel(GenericFakeChatModel):
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         yield ChatGenerationChunk(message=AIMessageChunk(content="Partial"))
-        raise openai.APITimeoutError(request=httpx.Request("POST", "http://model/v1"))
+        raise openai.APITimeoutError(request=httpx2.Request("POST", "http://model/v1"))
 
 
 async def test_model_failure_becomes_a_message_and_the_chat_goes_on(
