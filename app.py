@@ -42,6 +42,17 @@ async def _resources_or_tell_user() -> AppResources | None:
         return None
 
 
+@cl.on_app_startup
+async def warm_up() -> None:
+    """Load the embedding model and open the store before the first visitor arrives."""
+    from chains.errors import explain
+
+    try:
+        await get_resources(SETTINGS)
+    except Exception as exc:  # shown again, to the user, when a chat starts
+        logger.error("start-up failed (will retry when a chat starts): %s", explain(exc))
+
+
 def _session_state() -> tuple[ChatMemory, SearchOptions]:
     memory = cl.user_session.get("memory")
     if not isinstance(memory, ChatMemory):

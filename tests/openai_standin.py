@@ -28,9 +28,12 @@ DEFAULT_ANSWER += "relevance for diversity [2]."
 
 
 class OpenAIStandIn:
-    def __init__(self, answer: str = DEFAULT_ANSWER, mode: str = "ok") -> None:
+    def __init__(
+        self, answer: str = DEFAULT_ANSWER, mode: str = "ok", word_delay: float = 0.01
+    ) -> None:
         self.answer = answer
         self.mode = mode
+        self.word_delay = word_delay
         self.requests: list[dict[str, Any]] = []
         self.port = 0
         self._server: uvicorn.Server | None = None
@@ -61,7 +64,7 @@ class OpenAIStandIn:
         text = self.reply_for(body)
         if not body.get("stream"):
             return JSONResponse(_completion(text))
-        return StreamingResponse(_sse(text), media_type="text/event-stream")
+        return StreamingResponse(_sse(text, self.word_delay), media_type="text/event-stream")
 
     def start(self) -> OpenAIStandIn:
         config = uvicorn.Config(
@@ -102,7 +105,7 @@ def _completion(text: str) -> dict[str, Any]:
     }
 
 
-async def _sse(text: str) -> AsyncIterator[bytes]:
+async def _sse(text: str, word_delay: float) -> AsyncIterator[bytes]:
     words = text.split(" ")
     for index, word in enumerate(words):
         delta = {"content": word if index == 0 else " " + word}
@@ -116,7 +119,7 @@ async def _sse(text: str) -> AsyncIterator[bytes]:
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
         }
         yield f"data: {json.dumps(chunk)}\n\n".encode()
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(word_delay)
     last = {
         "id": "chatcmpl-standin",
         "object": "chat.completion.chunk",

@@ -26,7 +26,6 @@ INJECTIONS = [
 class RetrieverSuite:
     __test__ = False
 
-
     async def sources_for(self, kb: KnowledgeBase, *sources: str, mmr: bool = False) -> set[str]:
         options = SearchOptions(
             k=10, fetch_k=10, sources=sources, search_type="mmr" if mmr else "similarity"
