@@ -115,8 +115,10 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
             process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API holds an event loop on this thread while it
+    runs, which the asyncio tests after this module must not find."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from chainlit.config import FILES_DIRECTORY
 from chainlit.context import ChainlitContext, context_var
 from chainlit.emitter import BaseChainlitEmitter
 from chainlit.session import HTTPSession
@@ -57,6 +58,7 @@ class RecordingEmitter(BaseChainlitEmitter):
 
 @pytest.fixture
 async def chainlit_events() -> AsyncIterator[RecordingEmitter]:
+    FILES_DIRECTORY.mkdir(parents=True, exist_ok=True)  # a stopped `chainlit run` removes it
     session = HTTPSession(id="test-session", client_type="webapp", thread_id="thread-1")
     emitter = RecordingEmitter(session)
     token = context_var.set(ChainlitContext(session, emitter=emitter))
