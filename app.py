@@ -1,4 +1,5 @@
-"""Chainlit hooks only: chat start, settings, message, example buttons, stop.
+"""Chainlit hooks only: chat start, settings, message (questions, uploads, commands),
+example buttons, stop.
 
 Run with `chainlit run app.py` (scripts/run.sh does, after seeding the knowledge base).
 """
@@ -6,6 +7,7 @@ Run with `chainlit run app.py` (scripts/run.sh does, after seeding the knowledge
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from typing import Any
 
@@ -25,11 +27,28 @@ from chains.memory import ChatMemory  # noqa: E402
 from chains.options import SearchOptions  # noqa: E402
 from ui import render  # noqa: E402
 from ui.chat_settings import options_from_settings, settings_widgets  # noqa: E402
+from ui.commands import COMMANDS, parse_command, run_command  # noqa: E402
 from ui.conversation import answer_question  # noqa: E402
 from ui.resources import AppResources, get_resources  # noqa: E402
+from ui.uploads import allow_empty_uploads, ingest_uploads  # noqa: E402
 
 logger = logging.getLogger("app")
 MEMORY_TURNS = 6
+
+
+def _configure_uploads() -> None:
+    """Upload limits come from the settings (MAX_FILE_MB, MAX_UPLOAD_FILES), so the browser,
+    Chainlit's upload endpoint and the ingest pipeline all enforce the same numbers."""
+    from chainlit.config import config
+
+    upload = config.features.spontaneous_file_upload
+    if upload is not None:
+        upload.max_size_mb = math.ceil(SETTINGS.max_file_mb)
+        upload.max_files = SETTINGS.max_upload_files
+    allow_empty_uploads()
+
+
+_configure_uploads()
 
 
 async def _resources_or_tell_user() -> AppResources | None:
@@ -65,10 +84,20 @@ def _session_state() -> tuple[ChatMemory, SearchOptions]:
     return memory, options
 
 
+def _chat_id() -> str:
+    return str(cl.context.session.thread_id)
+
+
+def _uploader() -> str:
+    user = cl.user_session.get("user")
+    return str(getattr(user, "identifier", None) or "anonymous")
+
+
 @cl.on_chat_start
 async def on_chat_start() -> None:
     _, options = _session_state()
     await cl.ChatSettings(settings_widgets(options)).send()
+    await cl.context.emitter.set_commands(COMMANDS)
     resources = await _resources_or_tell_user()
     if resources is None:
         return
@@ -95,9 +124,31 @@ async def on_settings_update(values: dict[str, Any]) -> None:
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     resources = await _resources_or_tell_user()
-    if resources is not None:
+    if resources is None:
+        return
+    files = [el for el in message.elements or [] if getattr(el, "path", None)]
+    if files:  # ingest first, so a question in the same message can cite them
+        await ingest_uploads(
+            resources.ingestor,
+            files,
+            max_files=SETTINGS.max_upload_files,
+            uploaded_by=_uploader(),
+            chat_id=_chat_id(),
+        )
+    command = parse_command(message.command, message.content)
+    if command is not None:
+        from chains.errors import explain
+
+        try:
+            reply = await run_command(resources.kb, *command, chat_id=_chat_id())
+        except Exception as exc:
+            await cl.ErrorMessage(content=str(explain(exc))).send()
+        else:
+            await cl.Message(content=reply).send()
+        return
+    if message.content.strip():
         memory, options = _session_state()
-        await answer_question(resources, message.content, memory, options)
+        await answer_question(resources, message.content, memory, options, _chat_id())
 
 
 @cl.action_callback(render.ASK_ACTION)
@@ -109,7 +160,7 @@ async def on_example_question(action: cl.Action) -> None:
     resources = await _resources_or_tell_user()
     if resources is not None:
         memory, options = _session_state()
-        await answer_question(resources, question, memory, options)
+        await answer_question(resources, question, memory, options, _chat_id())
 
 
 @cl.on_stop

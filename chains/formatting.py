@@ -14,7 +14,10 @@ EMPTY_KB_ANSWER = (
     "The knowledge base is empty, so I have nothing to answer from yet. Ingest documents "
     "with `python -m ingest PATH` and ask again."
 )
-NOTHING_FOUND_ANSWER = "I don't know: no passage in the knowledge base matches this question."
+NOTHING_FOUND_ANSWER = (
+    "I don't know: no passage in the knowledge base matches this question within the current "
+    "search scope and source filter (see the settings)."
+)
 EXCERPT_CHARS = 400
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SearchType = Literal["similarity", "mmr"]
+Scope = Literal["all", "chat"]
 
 
 class SearchOptions(BaseModel):
@@ -23,6 +24,7 @@ class SearchOptions(BaseModel):
     fetch_k: int = Field(default=20, ge=1, le=100)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     sources: tuple[str, ...] = ()
+    scope: Scope = "all"  # "chat": only the documents uploaded in this chat
 
     @model_validator(mode="before")
     @classmethod

@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(default=150, ge=0)
     ingest_batch_size: int = Field(default=64, ge=1, le=10000)
     ingest_concurrency: int = Field(default=2, ge=1, le=64)
-    max_file_mb: float = Field(default=20.0, gt=0)
+    max_file_mb: float = Field(default=20.0, gt=0, le=500)
+    max_upload_files: int = Field(default=10, ge=1, le=100)
     sample_corpus: Path = Path("data/sample")
 
     @field_validator("milvus_uri")

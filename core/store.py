@@ -45,6 +45,8 @@ class DocumentInfo:
     source: str
     chunks: int
     added_at: int | None
+    uploaded_by: str | None = None
+    chat_id: str | None = None
 
 
 class KnowledgeStore(Milvus):
@@ -274,17 +276,30 @@ class KnowledgeBase:
     async def list_documents(self) -> list[DocumentInfo]:
         """Every document, newest first (each document's chunk 0 carries its summary)."""
         rows = await self.query(
-            MilvusFilter.equals("chunk", 0), ["source", "chunks", "added_at"], MAX_QUERY_ROWS
+            MilvusFilter.equals("chunk", 0),
+            ["source", "chunks", "added_at", "uploaded_by", "chat_id"],
+            MAX_QUERY_ROWS,
         )
         docs = [
             DocumentInfo(
                 source=str(row.get("source")),
                 chunks=int(row.get("chunks") or 0),
                 added_at=int(row["added_at"]) if row.get("added_at") is not None else None,
+                uploaded_by=row.get("uploaded_by"),
+                chat_id=row.get("chat_id"),
             )
             for row in rows
         ]
         return sorted(docs, key=lambda d: (-(d.added_at or 0), d.source))
+
+    async def remove_document(self, source: str) -> int:
+        """Delete every chunk of `source` (through the async API); returns how many."""
+        where = MilvusFilter.equals("source", source)
+        existing = len(await self.query(where, [PRIMARY_FIELD]))
+        if existing:
+            await self.delete(where)
+            await self.flush()
+        return existing
 
     async def count(self) -> int:
         if not await self.refresh():

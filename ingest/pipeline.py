@@ -101,15 +101,20 @@ class Ingestor:
         self,
         files: Sequence[tuple[Path, str]],
         on_progress: ProgressCallback | None = None,
+        *,
+        extra_metadata: dict[str, Any] | None = None,
     ) -> list[FileOutcome]:
         """Ingest `(path, source)` pairs concurrently; one bad file never stops the others."""
 
         async def one(path: Path, source: str) -> FileOutcome:
             async with self._file_slots:
-                return await self.ingest_file(path, source, on_progress=on_progress)
+                return await self.ingest_file(
+                    path, source, extra_metadata=extra_metadata, on_progress=on_progress
+                )
 
         outcomes = await asyncio.gather(*(one(path, source) for path, source in files))
-        await self.kb.flush()
+        if any(o.status in ("added", "replaced") for o in outcomes):
+            await self.kb.flush()
         return list(outcomes)
 
     async def ingest_file(
@@ -120,7 +125,11 @@ class Ingestor:
         extra_metadata: dict[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> FileOutcome:
-        """Ingest one file under the name `source`; never raises for a bad file."""
+        """Ingest the file at `path` as the document `source`; never raises for a bad file.
+
+        `source` names the document (its suffix says the format); `extra_metadata` is
+        stored on every chunk (an upload's uploader and chat, for example).
+        """
         lock = self._source_locks.setdefault(source, asyncio.Lock())
         async with lock:
             try:
@@ -193,7 +202,9 @@ class Ingestor:
                 f"{self.options.max_file_bytes / 1048576:.0f} MB"
             )
         data = path.read_bytes()
-        loaded = load_bytes(data, path.name)
+        # The format comes from the source name (an upload's stored path carries a suffix
+        # guessed from the browser's MIME type, which is not trusted), then from the bytes.
+        loaded = load_bytes(data, source)
         file_hash = content_hash(data)
         chunks = split_pages(
             loaded.pages,

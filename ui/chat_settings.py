@@ -9,6 +9,8 @@ from pydantic import ValidationError
 
 from chains.options import SearchOptions
 
+SCOPES = {"the whole knowledge base": "all", "this chat's uploads": "chat"}
+
 
 def settings_widgets(options: SearchOptions) -> list[InputWidget]:
     return [
@@ -36,6 +38,13 @@ def settings_widgets(options: SearchOptions) -> list[InputWidget]:
             max=1,
             step=0.1,
         ),
+        Select(
+            id="scope",
+            label="Search scope",
+            items=SCOPES,
+            initial_value=options.scope,
+            description="Search everything, or only the files uploaded in this chat.",
+        ),
         TextInput(
             id="sources",
             label="Only these sources (comma-separated; empty = all)",
@@ -54,6 +63,7 @@ def options_from_settings(values: dict[str, Any], current: SearchOptions) -> Sea
         "fetch_k": int(values.get("fetch_k", current.fetch_k)),
         "lambda_mult": round(float(values.get("lambda_mult", current.lambda_mult)), 2),
         "sources": tuple(s.strip() for s in raw_sources.split(",") if s.strip()),
+        "scope": values.get("scope", current.scope),
     }
     try:
         return SearchOptions(**update)

@@ -12,6 +12,7 @@ from chains.options import SearchOptions
 from chains.rag import rag_input
 from chains.retriever import Retrieval
 from chains.safety import cap_question
+from core.filters import MilvusFilter
 from ui import render
 from ui.resources import AppResources
 from ui.streaming import SafeStream
@@ -19,8 +20,17 @@ from ui.streaming import SafeStream
 logger = logging.getLogger(__name__)
 
 
+def scope_filter(options: SearchOptions, chat_id: str) -> MilvusFilter | None:
+    """The chat's search scope: everything, or only this chat's uploads (as a parameter)."""
+    return MilvusFilter.equals("chat_id", chat_id) if options.scope == "chat" else None
+
+
 async def answer_question(
-    resources: AppResources, text: str, memory: ChatMemory, options: SearchOptions
+    resources: AppResources,
+    text: str,
+    memory: ChatMemory,
+    options: SearchOptions,
+    chat_id: str = "",
 ) -> None:
     """Retrieve (as a visible step), stream the sanitized answer, attach cited passages.
 
@@ -43,7 +53,12 @@ async def answer_question(
     retrieval: Retrieval | None = None
     try:
         stream = resources.chain.astream(
-            rag_input(question, history=memory.messages(), options=options)
+            rag_input(
+                question,
+                history=memory.messages(),
+                options=options,
+                where=scope_filter(options, chat_id),
+            )
         )
         async for chunk in stream:
             if "retrieval" in chunk:

@@ -17,6 +17,7 @@ class AppResources:
     kb: Any  # core.store.KnowledgeBase (imported lazily: pymilvus reads MILVUS_URI on import)
     chain: Runnable[dict[str, Any], dict[str, Any]]
     model_name: str | None
+    ingestor: Any  # ingest.pipeline.Ingestor, shared so upload concurrency is bounded per process
 
 
 _lock = asyncio.Lock()
@@ -42,6 +43,7 @@ async def _build(settings: Settings) -> AppResources:
     from chains.retriever import PassageRetriever
     from core.providers import build_chat_model, build_embeddings
     from core.store import KnowledgeBase
+    from ingest.pipeline import IngestOptions, Ingestor
 
     embeddings = await asyncio.to_thread(build_embeddings, settings)  # loads a model: off-loop
     kb = await KnowledgeBase.open(settings, embeddings)
@@ -52,4 +54,5 @@ async def _build(settings: Settings) -> AppResources:
         kb=kb,
         chain=chain,
         model_name=settings.llm_model if chat_model is not None else None,
+        ingestor=Ingestor(kb, IngestOptions.from_settings(settings)),
     )

@@ -19,6 +19,7 @@ from chains.options import SearchOptions
 from chains.rag import build_rag_chain
 from chains.retriever import PassageRetriever
 from core.store import KnowledgeBase
+from ingest.pipeline import Ingestor
 from tests.ui.conftest import RecordingEmitter
 from ui.conversation import answer_question
 from ui.resources import AppResources
@@ -32,7 +33,9 @@ INJECTED = (
 
 def resources(kb: KnowledgeBase, model: Any) -> AppResources:
     chain = build_rag_chain(PassageRetriever(kb), model)
-    return AppResources(settings=kb.settings, kb=kb, chain=chain, model_name="fake")
+    return AppResources(
+        settings=kb.settings, kb=kb, chain=chain, model_name="fake", ingestor=Ingestor(kb)
+    )
 
 
 def final_message(events: RecordingEmitter) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Knowledge-base management from the chat: `/docs` lists documents, `/remove NAME` removes one."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from chainlit.types import CommandDict
+
+if TYPE_CHECKING:
+    from core.store import DocumentInfo, KnowledgeBase
+
+COMMANDS: list[CommandDict] = [
+    {
+        "id": "docs",
+        "description": "List the documents in the knowledge base",
+        "icon": "library",
+        "button": False,
+        "persistent": False,
+        "selected": False,
+    },
+    {
+        "id": "remove",
+        "description": "Remove a document by name: /remove NAME",
+        "icon": "trash-2",
+        "button": False,
+        "persistent": False,
+        "selected": False,
+    },
+]
+_TEXT_COMMAND = re.compile(r"^/(docs|remove)(?:\s+(.*))?$", re.DOTALL)
+
+
+def parse_command(command: str | None, content: str) -> tuple[str, str] | None:
+    """`(name, argument)` for a command picked in the UI or typed as `/docs`, `/remove X`."""
+    if command in ("docs", "remove"):
+        return command, content.strip()
+    match = _TEXT_COMMAND.match(content.strip())
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or "").strip()
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def _when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "unknown"
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
+    if not documents:
+        return "The knowledge base is empty. Attach files to a message to add them."
+    rows = [
+        f"The knowledge base holds **{len(documents)} documents** "
+        f"({sum(d.chunks for d in documents)} chunks):",
+        "",
+        "| Document | Chunks | Added | From |",
+        "|---|---:|---|---|",
+    ]
+    for doc in documents:
+        origin = (
+            "ingest"
+            if doc.chat_id is None
+            else (
+                "this chat"
+                if doc.chat_id == chat_id
+                else f"upload by {doc.uploaded_by or 'someone'}"
+            )
+        )
+        rows.append(f"| `{_cell(doc.source)}` | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
+    rows += ["", "Remove one with `/remove NAME`."]
+    return "\n".join(rows)
+
+
+async def run_command(kb: KnowledgeBase, name: str, argument: str, chat_id: str) -> str:
+    """Run a management command; returns the reply to show."""
+    if name == "docs":
+        return documents_table(await kb.list_documents(), chat_id)
+    if not argument:
+        return "Say which document to remove: `/remove NAME` (see `/docs` for the names)."
+    removed = await kb.remove_document(argument)
+    if removed == 0:
+        return f"No document named `{_cell(argument)}` is in the knowledge base (see `/docs`)."
+    return f"Removed `{_cell(argument)}` ({removed} chunks) from the knowledge base."

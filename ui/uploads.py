@@ -1,0 +1,170 @@
+"""Files attached to a chat message go into the knowledge base through the ingest pipeline.
+
+Each file gets a live line in one progress message (reading, chunks, embedding, stored)
+that ends as: chunks added, unchanged, or the reason it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import chainlit as cl
+from chainlit.session import BaseSession
+
+from ingest.pipeline import FileOutcome, Ingestor, ProgressEvent
+
+UPDATE_SECONDS = 0.3
+MAX_NAME_CHARS = 200
+
+
+def allow_empty_uploads() -> None:
+    """Let zero-byte uploads through Chainlit, so the chat can say "the file is empty".
+
+    Chainlit 2.12 refuses to store an empty upload (`persist_file` raises on empty
+    content) and answers the browser with an opaque HTTP 500. With this, the file reaches
+    the message handler and the ingest pipeline rejects it with a clear reason.
+    """
+    original = BaseSession.persist_file
+    if getattr(original, "allows_empty", False):
+        return
+
+    async def persist_file(
+        self: BaseSession,
+        name: str,
+        mime: str,
+        path: str | None = None,
+        content: bytes | str | None = None,
+    ) -> Any:
+        if path or content:
+            return await original(self, name, mime, path, content)
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        file_id = str(uuid.uuid4())
+        file_path = self.files_dir / file_id
+        file_path.touch()
+        self.files[file_id] = {
+            "id": file_id,
+            "path": file_path,
+            "name": name,
+            "type": mime,
+            "size": 0,
+        }
+        return {"id": file_id}
+
+    persist_file.allows_empty = True  # type: ignore[attr-defined]
+    BaseSession.persist_file = persist_file  # type: ignore[method-assign]
+
+
+def document_name(filename: str) -> str:
+    """The user's file name made safe to show and store: no folders, no control
+    characters, bounded length. It names the document; it never becomes a path."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    base = re.sub(r"\s+", " ", base).strip().lstrip(".")
+    if len(base) > MAX_NAME_CHARS:
+        stem, dot, suffix = base.rpartition(".")
+        keep = MAX_NAME_CHARS - len(suffix) - 1
+        base = f"{stem[:keep]}.{suffix}" if dot and len(suffix) <= 10 else base[:MAX_NAME_CHARS]
+    return base or "upload"
+
+
+@dataclass
+class _Line:
+    name: str
+    text: str = "waiting"
+
+
+def _describe(event: ProgressEvent) -> str:
+    if event.stage == "reading":
+        return "reading…"
+    if event.stage == "chunked":
+        return f"{event.chunks_total} chunks"
+    if event.stage == "embedding":
+        return f"embedding {event.chunks_total} chunks…"
+    if event.stage == "stored":
+        return f"stored {event.chunks_done}/{event.chunks_total} chunks…"
+    return "finishing…"
+
+
+def outcome_line(outcome: FileOutcome) -> str:
+    if outcome.status == "added":
+        return f"✅ added, {outcome.chunks} chunks"
+    if outcome.status == "replaced":
+        return f"✅ replaced the earlier version, {outcome.chunks} chunks"
+    if outcome.status == "unchanged":
+        return "⏭️ already in the knowledge base (unchanged), nothing added"
+    return f"❌ not added: {outcome.reason}"
+
+
+class UploadReport:
+    """One chat message with a line per file, updated as the files are ingested."""
+
+    def __init__(self, names: list[str], rejected: list[tuple[str, str]]) -> None:
+        self.lines = {name: _Line(name) for name in names}
+        self.rejected = rejected
+        self.message = cl.Message(content=self._render())
+        self._last_update = 0.0
+        self._lock = asyncio.Lock()
+
+    def _render(self) -> str:
+        count = len(self.lines) + len(self.rejected)
+        rows = [f"**Adding {count} file{'s' if count != 1 else ''} to the knowledge base**", ""]
+        rows += [f"- `{line.name}`: {line.text}" for line in self.lines.values()]
+        rows += [f"- `{name}`: ❌ not added: {reason}" for name, reason in self.rejected]
+        return "\n".join(rows)
+
+    async def progress(self, event: ProgressEvent) -> None:
+        if event.stage in ("done", "failed"):
+            return  # the outcome line replaces it
+        self.lines[event.source].text = _describe(event)
+        if time.monotonic() - self._last_update >= UPDATE_SECONDS:
+            await self._update()
+
+    async def finish(self, outcomes: list[FileOutcome]) -> None:
+        for outcome in outcomes:
+            self.lines[outcome.source].text = outcome_line(outcome)
+        await self._update()
+
+    async def _update(self) -> None:
+        async with self._lock:
+            self.message.content = self._render()
+            await self.message.update()
+            self._last_update = time.monotonic()
+
+
+async def ingest_uploads(
+    ingestor: Ingestor,
+    elements: list[Any],
+    *,
+    max_files: int,
+    uploaded_by: str,
+    chat_id: str,
+) -> list[FileOutcome]:
+    """Ingest the files attached to a message; returns one outcome per accepted file."""
+    files: list[tuple[Path, str]] = []
+    rejected: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for element in elements:
+        name = document_name(str(element.name or ""))
+        if len(files) >= max_files:
+            rejected.append((name, f"at most {max_files} files per message"))
+        elif name in seen:
+            rejected.append((name, "the same name was attached twice in this message"))
+        else:
+            seen.add(name)
+            files.append((Path(element.path), name))
+    report = UploadReport([name for _, name in files], rejected)
+    await report.message.send()
+    outcomes = await ingestor.ingest_many(
+        files,
+        report.progress,
+        extra_metadata={"uploaded_by": uploaded_by, "chat_id": chat_id},
+    )
+    await report.finish(outcomes)
+    return outcomes
