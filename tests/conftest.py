@@ -116,10 +116,10 @@ def openai_standin() -> Iterator[OpenAIStandIn]:
 # `DeterministicFakeEmbedding`, a query equal to a passage's text embeds to the same vector,
 # so tests know which passage must rank first.
 PASSAGES = [
-    ("alpha text about apples", {"source": "a.txt", "chunk": 0}),
-    ("beta text about bananas", {"source": "b.txt", "chunk": 0}),
-    ("gamma text about grapes", {"source": "c.pdf", "chunk": 0, "page": 2}),
-    ("delta text about dates", {"source": 'd "quoted".md', "chunk": 0}),
+    ("alpha text about apples", {"source": "a.txt", "chunk": 0, "chunks": 1, "chat_id": "chat-A"}),
+    ("beta text about bananas", {"source": "b.txt", "chunk": 0, "chunks": 1, "chat_id": "chat-B"}),
+    ("gamma text about grapes", {"source": "c.pdf", "chunk": 0, "chunks": 1, "page": 2}),
+    ("delta text about dates", {"source": 'd "quoted".md', "chunk": 0, "chunks": 1}),
 ]
 
 

@@ -74,6 +74,11 @@ def document_name(filename: str) -> str:
     return base or "upload"
 
 
+def _code(name: str) -> str:
+    """A file name inside an inline code span (which cannot hold a backtick)."""
+    return name.replace("`", "'")
+
+
 @dataclass
 class _Line:
     name: str
@@ -94,12 +99,12 @@ def _describe(event: ProgressEvent) -> str:
 
 def outcome_line(outcome: FileOutcome) -> str:
     if outcome.status == "added":
-        return f"✅ added, {outcome.chunks} chunks"
+        return f"**added**, {outcome.chunks} chunks"
     if outcome.status == "replaced":
-        return f"✅ replaced the earlier version, {outcome.chunks} chunks"
+        return f"**replaced** the earlier version, {outcome.chunks} chunks"
     if outcome.status == "unchanged":
-        return "⏭️ already in the knowledge base (unchanged), nothing added"
-    return f"❌ not added: {outcome.reason}"
+        return "**already in the knowledge base** (unchanged), nothing added"
+    return f"**not added**: {outcome.reason}"
 
 
 class UploadReport:
@@ -115,8 +120,8 @@ class UploadReport:
     def _render(self) -> str:
         count = len(self.lines) + len(self.rejected)
         rows = [f"**Adding {count} file{'s' if count != 1 else ''} to the knowledge base**", ""]
-        rows += [f"- `{line.name}`: {line.text}" for line in self.lines.values()]
-        rows += [f"- `{name}`: ❌ not added: {reason}" for name, reason in self.rejected]
+        rows += [f"- `{_code(line.name)}`: {line.text}" for line in self.lines.values()]
+        rows += [f"- `{_code(name)}`: **not added**: {reason}" for name, reason in self.rejected]
         return "\n".join(rows)
 
     async def progress(self, event: ProgressEvent) -> None:

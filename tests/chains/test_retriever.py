@@ -49,6 +49,19 @@ class RetrieverSuite:
         assert await self.sources_for(kb, attack, mmr=True) == set()
         assert await self.sources_for(kb, attack, "nothing-else") == set()
 
+    async def test_chat_scope_holds_under_injection(self, kb: KnowledgeBase) -> None:
+        options = SearchOptions(k=10, fetch_k=10)
+        retriever = PassageRetriever(kb)
+        scope = MilvusFilter.equals("chat_id", "chat-A")
+        found = await retriever.retrieve("beta text about bananas", options, scope)
+        assert {p.source for p in found.passages} == {"a.txt"}
+        for attack in INJECTIONS + ['chat-A" or chat_id != "']:
+            attacked = options.model_copy(update={"sources": (attack,)})
+            found = await retriever.retrieve("beta text about bananas", attacked, scope)
+            assert found.passages == []
+            forged = MilvusFilter.equals("chat_id", attack)
+            assert (await retriever.retrieve("beta", options, forged)).passages == []
+
     async def test_injection_in_a_delete_removes_nothing(self, kb: KnowledgeBase) -> None:
         before = await kb.count()
         for attack in INJECTIONS:

@@ -1,0 +1,187 @@
+"""Uploads from the chat, through the real ingest pipeline into real Milvus Lite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.filters import MilvusFilter
+from core.store import KnowledgeBase
+from ingest.pipeline import IngestOptions, Ingestor
+from tests.samples import (
+    BINARY_BYTES,
+    CORRUPT_PDF,
+    docx_bytes,
+    encrypted_pdf_bytes,
+    pdf_bytes,
+    write,
+)
+from tests.ui.conftest import RecordingEmitter
+from ui.uploads import allow_empty_uploads, document_name, ingest_uploads
+
+pytestmark = pytest.mark.integration
+
+FRENCH = "Le café du quartier ouvre à 7 h. Les crêpes sont préparées à la minute. " * 4
+
+
+@dataclass
+class Attached:
+    """What Chainlit hands the handler: the user's file name and a server-side path."""
+
+    name: str
+    path: str
+
+
+def attach(tmp_path: Path, name: str, data: bytes) -> Attached:
+    # Chainlit stores uploads under a random name with a suffix guessed from the MIME type.
+    stored = write(tmp_path / "files" / f"{abs(hash(name))}.bin", data)
+    return Attached(name=name, path=str(stored))
+
+
+def report_lines(events: RecordingEmitter) -> dict[str, str]:
+    texts = [m["output"] for m in events.of("update_message") if "Adding" in m["output"]]
+    lines = {}
+    for line in texts[-1].splitlines()[2:]:
+        name, _, status = line.removeprefix("- `").partition("`: ")
+        lines[name] = status
+    return lines
+
+
+@pytest.fixture
+def ingestor(fake_kb: KnowledgeBase) -> Ingestor:
+    options = IngestOptions(chunk_size=300, chunk_overlap=30, batch_size=4, max_file_bytes=65536)
+    return Ingestor(fake_kb, options)
+
+
+async def test_every_bad_file_gets_its_reason_and_good_ones_land(
+    ingestor: Ingestor, tmp_path: Path, chainlit_events: RecordingEmitter
+) -> None:
+    files = [
+        attach(tmp_path, "zebra.pdf", pdf_bytes(["Zebra codename is Kilimanjaro.", "Budget 42."])),
+        attach(tmp_path, "memo.docx", docx_bytes(["The Lisbon office opens in March."])),
+        attach(tmp_path, "café.txt", FRENCH.encode("cp1252")),
+        attach(tmp_path, "empty.txt", b""),
+        attach(tmp_path, "broken.pdf", CORRUPT_PDF),
+        attach(tmp_path, "locked.pdf", encrypted_pdf_bytes("secret")),
+        attach(tmp_path, "scan.pdf", pdf_bytes(["", ""])),
+        attach(tmp_path, "binary.txt", BINARY_BYTES),
+        attach(tmp_path, "page.pdf", b"<html><body>not a pdf</body></html>"),
+        attach(tmp_path, "big.txt", b"word " * 30000),
+        attach(tmp_path, "tool.exe", b"MZ\x90\x00"),
+    ]
+    outcomes = await ingest_uploads(
+        ingestor, files, max_files=20, uploaded_by="alice", chat_id="chat-1"
+    )
+    assert [o.status for o in outcomes[:3]] == ["added", "added", "added"]
+    lines = report_lines(chainlit_events)
+    assert lines["zebra.pdf"] == "**added**, 2 chunks"
+    assert lines["memo.docx"].startswith("**added**")
+    assert lines["empty.txt"] == "**not added**: the file is empty (0 bytes)"
+    assert lines["broken.pdf"].startswith("**not added**: corrupt PDF")
+    assert lines["locked.pdf"] == "**not added**: the PDF is encrypted with a password"
+    assert lines["scan.pdf"].startswith("**not added**: no extractable text (a scanned PDF?")
+    assert lines["binary.txt"].startswith("**not added**: binary data")
+    assert lines["page.pdf"] == "**not added**: not a PDF (no %PDF- header)"
+    assert lines["big.txt"].startswith("**not added**: the file is 0.1 MB, over the limit")
+    assert lines["tool.exe"].startswith("**not added**: unsupported file type '.exe'")
+
+    kb = ingestor.kb
+    rows = await kb.query(None, ["source", "uploaded_by", "chat_id", "page", "text"])
+    assert {r["source"] for r in rows} == {"zebra.pdf", "memo.docx", "café.txt"}
+    assert {(r["uploaded_by"], r["chat_id"]) for r in rows} == {("alice", "chat-1")}
+    cafe = [r["text"] for r in rows if r["source"] == "café.txt"]
+    assert "".join(cafe).startswith("Le café du quartier")
+
+
+async def test_same_file_twice_then_a_changed_version(
+    ingestor: Ingestor, tmp_path: Path, chainlit_events: RecordingEmitter
+) -> None:
+    v1 = attach(tmp_path, "notes.md", b"# Notes\n\nFirst version of the notes.")
+    kwargs: dict[str, Any] = {"max_files": 5, "uploaded_by": "bob", "chat_id": "c"}
+    assert [o.status for o in await ingest_uploads(ingestor, [v1], **kwargs)] == ["added"]
+    again = await ingest_uploads(ingestor, [v1], **kwargs)
+    assert again[0].status == "unchanged"
+    assert report_lines(chainlit_events)["notes.md"].startswith("**already in the knowledge base")
+    v2 = attach(tmp_path, "notes.md", b"# Notes\n\nSecond version, rewritten.")
+    v2.path = str(write(tmp_path / "v2.bin", b"# Notes\n\nSecond version, rewritten."))
+    assert (await ingest_uploads(ingestor, [v2], **kwargs))[0].status == "replaced"
+    rows = await ingestor.kb.query(MilvusFilter.equals("source", "notes.md"), ["text"])
+    assert [r["text"] for r in rows] == ["# Notes\n\nSecond version, rewritten."]
+
+
+async def test_too_many_files_and_duplicate_names_are_refused(
+    ingestor: Ingestor, tmp_path: Path, chainlit_events: RecordingEmitter
+) -> None:
+    files = [attach(tmp_path, f"f{i}.txt", f"file {i}".encode()) for i in range(3)]
+    files.append(attach(tmp_path, "f0.txt", b"other content, same name"))
+    outcomes = await ingest_uploads(ingestor, files, max_files=2, uploaded_by="x", chat_id="c")
+    assert [o.source for o in outcomes] == ["f0.txt", "f1.txt"]
+    lines = report_lines(chainlit_events)
+    assert lines["f2.txt"] == "**not added**: at most 2 files per message"
+    assert await ingestor.kb.count() == 2
+
+
+async def test_a_failed_write_leaves_nothing_and_says_so(
+    ingestor: Ingestor,
+    tmp_path: Path,
+    chainlit_events: RecordingEmitter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await ingest_uploads(
+        ingestor,
+        [attach(tmp_path, "warm.txt", b"warm")],
+        max_files=5,
+        uploaded_by="x",
+        chat_id="c",
+    )
+    calls = 0
+    real = ingestor.kb.add_texts
+
+    async def flaky(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("milvus went away")
+        await real(*args)
+
+    monkeypatch.setattr(ingestor.kb, "add_texts", flaky)
+    text = "".join(f"Sentence {i} of a long upload. " for i in range(100)).encode()
+    outcome = (
+        await ingest_uploads(
+            ingestor,
+            [attach(tmp_path, "long.txt", text)],
+            max_files=5,
+            uploaded_by="x",
+            chat_id="c",
+        )
+    )[0]
+    assert outcome.status == "failed"
+    assert "partial chunks were removed" in report_lines(chainlit_events)["long.txt"]
+    assert await ingestor.kb.query(MilvusFilter.equals("source", "long.txt"), ["pk"]) == []
+
+
+def test_document_names_never_become_paths() -> None:
+    assert document_name("../../etc/passwd.txt") == "passwd.txt"
+    assert document_name("C:\\Users\\me\\report.pdf") == "report.pdf"
+    assert document_name("bad\x00name\n.txt") == "badname.txt"
+    assert document_name("...") == "upload"
+    assert document_name(".hidden.md") == "hidden.md"
+    long = document_name("a" * 500 + ".pdf")
+    assert len(long) == 200 and long.endswith(".pdf")
+
+
+async def test_zero_byte_uploads_reach_the_handler(
+    chainlit_events: RecordingEmitter, tmp_path: Path
+) -> None:
+    from chainlit.session import HTTPSession
+
+    allow_empty_uploads()
+    session = HTTPSession(id="upload-test", client_type="webapp")
+    reference = await session.persist_file(name="empty.txt", mime="text/plain", content=b"")
+    stored = session.files[reference["id"]]
+    assert stored["size"] == 0 and Path(stored["path"]).read_bytes() == b""
+    normal = await session.persist_file(name="a.txt", mime="text/plain", content=b"hi")
+    assert Path(session.files[normal["id"]]["path"]).read_bytes() == b"hi"
