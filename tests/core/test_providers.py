@@ -1,5 +1,6 @@
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
+from core.batched_embeddings import CoalescingEmbeddings
 from core.providers import build_chat_model, build_embeddings
 from core.settings import Settings
 
@@ -32,6 +33,8 @@ def test_openai_embeddings_get_the_same_client_limits() -> None:
         _env_file=None, openai_api_key="sk-test", openai_timeout=5, openai_max_retries=0
     )
     embeddings = build_embeddings(settings)
+    assert isinstance(embeddings, CoalescingEmbeddings)
+    embeddings = embeddings.inner
     assert isinstance(embeddings, OpenAIEmbeddings)
     assert embeddings.request_timeout == 5
     assert embeddings.max_retries == 0

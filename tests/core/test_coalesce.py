@@ -1,0 +1,147 @@
+"""Coalescing: concurrent calls become batches, and results equal the uncoalesced path."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_milvus import Milvus
+
+from core.batched_embeddings import CoalescingEmbeddings
+from core.coalesce import Coalescer
+from core.settings import Settings
+from core.store import KnowledgeBase, KnowledgeStore, _store_kwargs
+
+
+class Recorder:
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.fail_on = fail_on
+
+    async def __call__(self, key: str, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        await asyncio.sleep(0.01)
+        if self.fail_on in items:
+            raise ValueError(f"bad item {self.fail_on}")
+        return [i * 10 for i in items]
+
+
+async def test_concurrent_calls_share_a_batch_and_a_lone_call_runs_alone() -> None:
+    recorder = Recorder()
+    coalescer = Coalescer(recorder, max_batch=4)
+    assert await coalescer.submit("k", 1) == 10
+    results = await asyncio.gather(*(coalescer.submit("k", i) for i in range(10)))
+    assert results == [i * 10 for i in range(10)]
+    assert recorder.batches == [[1], [0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+async def test_different_keys_never_share_a_batch() -> None:
+    recorder = Recorder()
+    coalescer = Coalescer(recorder)
+    await asyncio.gather(coalescer.submit("a", 1), coalescer.submit("b", 2))
+    assert sorted(recorder.batches) == [[1], [2]]
+
+
+async def test_a_failure_fails_only_its_batch() -> None:
+    coalescer = Coalescer(Recorder(fail_on=3), max_batch=2)
+    results = await asyncio.gather(
+        *(coalescer.submit("k", i) for i in range(6)), return_exceptions=True
+    )
+    assert results[:2] == [0, 10]
+    assert all(isinstance(r, ValueError) for r in results[2:4])
+    assert results[4:] == [40, 50]
+
+
+async def test_a_cancelled_caller_does_not_break_the_others() -> None:
+    coalescer = Coalescer(Recorder())
+    tasks = [asyncio.create_task(coalescer.submit("k", i)) for i in range(3)]
+    tasks[1].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert done[0] == 0 and done[2] == 20
+    assert isinstance(done[1], asyncio.CancelledError)
+
+
+class CountingEmbeddings(DeterministicFakeEmbedding):
+    calls: int = 0
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += 1
+        return super().embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        self.calls += 1
+        return super().embed_query(text)
+
+
+async def test_coalesced_embeddings_equal_direct_ones() -> None:
+    inner = CountingEmbeddings(size=8)
+    embeddings = CoalescingEmbeddings(inner)
+    texts = [f"question {i}" for i in range(40)]
+    vectors = await asyncio.gather(*(embeddings.aembed_query(t) for t in texts))
+    assert vectors == [inner.embed_query(t) for t in texts]
+    assert embeddings.stats["query_batches"] == 1
+    lists = [[f"doc {i}-{j}" for j in range(i % 3 + 1)] for i in range(10)]
+    docs = await asyncio.gather(*(embeddings.aembed_documents(texts) for texts in lists))
+    assert docs == [inner.embed_documents(texts) for texts in lists]
+    assert embeddings.stats["document_batches"] == 1
+
+
+def plain_milvus(settings: Settings, collection: str) -> Milvus:
+    return Milvus(
+        embedding_function=DeterministicFakeEmbedding(size=16),
+        **_store_kwargs(settings, collection),
+    )
+
+
+@pytest.mark.integration
+async def test_coalesced_searches_equal_uncoalesced(seeded_kb: KnowledgeBase) -> None:
+    store = seeded_kb.store
+    await seeded_kb.flush()
+    plain = await asyncio.to_thread(plain_milvus, seeded_kb.settings, seeded_kb.collection)
+    queries = [f"{w} text about things {i}" for i in range(10) for w in ("alpha", "beta", "gamma")]
+    expr = 'source != "b.txt"'
+
+    async def both(method: str, **kwargs: Any) -> tuple[list[Any], list[Any]]:
+        before = store._searches.batches
+        coalesced = await asyncio.gather(*(getattr(store, method)(q, **kwargs) for q in queries))
+        assert store._searches.batches - before < len(queries) / 2, "searches were not batched"
+        alone = [await getattr(plain, method)(q, **kwargs) for q in queries]
+        return coalesced, alone
+
+    coalesced, alone = await both("asimilarity_search_with_score", k=3)
+    assert coalesced == alone
+    coalesced, alone = await both("asimilarity_search_with_score", k=2, expr=expr)
+    assert coalesced == alone and all(
+        d.metadata["source"] != "b.txt" for r in coalesced for d, _ in r
+    )
+    coalesced, alone = await both("amax_marginal_relevance_search", k=2, fetch_k=4)
+    assert coalesced == alone
+
+
+@pytest.mark.integration
+async def test_concurrent_single_document_adds_become_batched_writes(
+    open_kb: Any, fake_embeddings: Any
+) -> None:
+    kb: KnowledgeBase = await open_kb(fake_embeddings)
+    await kb.add_texts(["seed"], [{"source": "seed", "chunk": 0}], ["seed"])
+    store = kb.store
+    assert isinstance(store, KnowledgeStore)
+    docs = [
+        Document(page_content=f"document {i}", metadata={"source": f"s{i}", "chunk": 0})
+        for i in range(50)
+    ]
+    ids = await asyncio.gather(
+        *(store.aadd_documents([d], ids=[f"id{i}"]) for i, d in enumerate(docs))
+    )
+    assert ids == [[f"id{i}"] for i in range(50)]
+    assert store._inserts.batches < 10
+    assert await kb.count() == 51
+
+    deleted = await asyncio.gather(*(store.adelete(expr=f'pk == "id{i}"') for i in range(0, 50, 2)))
+    assert all(deleted)
+    assert store._deletes.batches < 10
+    left = {r["pk"] for r in await kb.query(None, ["pk"])}
+    assert left == {"seed"} | {f"id{i}" for i in range(1, 50, 2)}
