@@ -1,0 +1,84 @@
+"""Shared helpers for the benchmarks: stores, a Milvus server, timing, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+import shlex
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+
+
+def command_line() -> str:
+    return "python -m " + " ".join(
+        shlex.quote(a) for a in [sys.modules["__main__"].__spec__.name, *sys.argv[1:]]  # type: ignore[union-attr]
+    )
+
+
+def versions(server_version: str | None = None) -> str:
+    names = ["langchain-milvus", "pymilvus", "milvus-lite", "langchain-core", "sentence-transformers"]
+    parts = [f"{n} {importlib.metadata.version(n)}" for n in names]
+    if server_version:
+        parts.append(f"server {server_version}")
+    parts.append(f"Python {platform.python_version()} on {platform.machine()}")
+    return ", ".join(parts)
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in row] for row in rows]
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(row) + " |" for row in cells]
+    return "\n".join(out)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def milvus_server() -> Iterator[str]:
+    """Start the `milvus` pip package's Milvus 2.3.5 standalone; yields its URI."""
+    from milvus import MilvusServer
+
+    server = MilvusServer()
+    server.set_base_dir(tempfile.mkdtemp(prefix="bench-milvus-"))
+    port = free_port()
+    server.config.set("proxy_port", port)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def bench_settings(uri: str | None, lite_dir: Path | None = None) -> Settings:
+    base = lite_dir or Path(tempfile.mkdtemp(prefix="bench-lite-"))
+    return Settings(
+        _env_file=None, milvus_uri=uri, milvus_lite_path=base / "milvus.db", embeddings="local"
+    )
