@@ -51,7 +51,9 @@ def ids(n: int) -> list[str]:
 async def seed(store: Milvus, n: int) -> None:
     for start in range(0, n, 500):
         chunk = list(range(start, min(n, start + 500)))
-        await store.aadd_documents(docs(n)[start : start + len(chunk)], ids=[f"id{i}" for i in chunk])
+        await store.aadd_documents(
+            docs(n)[start : start + len(chunk)], ids=[f"id{i}" for i in chunk]
+        )
     await store.aclient.flush(store.collection_name)
 
 
@@ -128,10 +130,10 @@ async def run(settings: Settings, ops: list[int], stacks: list[str]) -> list[lis
                         op,
                         n,
                         kind,
-                        f"{result['sync']:.2f}",
-                        f"{result['async']:.2f}",
+                        f"{result['sync']:.3f}",
+                        f"{result['async']:.3f}",
                         f"{result['sync'] / result['async']:.1f}x",
-                        f"{result['limit']:.2f}",
+                        f"{result['limit']:.3f}",
                         f"{result['async'] / result['limit']:.1f}x",
                     ]
                 )
@@ -163,7 +165,11 @@ def main() -> None:
     print(f"`{command_line()}` against {label}")
     print(versions())
     print()
-    print(table(["op", "n", "stack", "sync s", "async s", "sync/async", "limit s", "async/limit"], rows))
+    print(
+        table(
+            ["op", "n", "stack", "sync s", "async s", "sync/async", "limit s", "async/limit"], rows
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -20,12 +20,19 @@ from core.settings import Settings
 
 def command_line() -> str:
     return "python -m " + " ".join(
-        shlex.quote(a) for a in [sys.modules["__main__"].__spec__.name, *sys.argv[1:]]  # type: ignore[union-attr]
+        shlex.quote(a)
+        for a in [sys.modules["__main__"].__spec__.name, *sys.argv[1:]]  # type: ignore[union-attr]
     )
 
 
 def versions(server_version: str | None = None) -> str:
-    names = ["langchain-milvus", "pymilvus", "milvus-lite", "langchain-core", "sentence-transformers"]
+    names = [
+        "langchain-milvus",
+        "pymilvus",
+        "milvus-lite",
+        "langchain-core",
+        "sentence-transformers",
+    ]
     parts = [f"{n} {importlib.metadata.version(n)}" for n in names]
     if server_version:
         parts.append(f"server {server_version}")

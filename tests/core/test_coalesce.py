@@ -145,3 +145,14 @@ async def test_concurrent_single_document_adds_become_batched_writes(
     assert store._deletes.batches < 10
     left = {r["pk"] for r in await kb.query(None, ["pk"])}
     assert left == {"seed"} | {f"id{i}" for i in range(1, 50, 2)}
+
+
+def test_merged_delete_filters_match_the_same_rows() -> None:
+    from core.store import _merge_filters
+
+    assert _merge_filters(['pk == "a"']) == 'pk == "a"'
+    assert _merge_filters(['pk == "a"', 'pk == "b\\"c"']) == 'pk in ["a", "b\\"c"]'
+    assert _merge_filters(["chunk == 1", "chunk == -2"]) == "chunk in [1, -2]"
+    assert _merge_filters(['pk == "a"', 'source == "b"']) == '(pk == "a") or (source == "b")'
+    tricky = 'pk == "a" or pk != "b"'
+    assert _merge_filters([tricky, 'pk == "c"']) == f'({tricky}) or (pk == "c")'

@@ -1,0 +1,199 @@
+"""Many users asking at once through the RAG chain, idle and while an ingest runs.
+
+    python -m bench.concurrent_chat [--users 1 10 50] [--token-ms 20] [--ingest-mb 3]
+
+The chat model is a fake that streams at a fixed rate (its first token comes `token-ms`
+after the call), so what is measured is the app: embedding the question, searching
+Milvus, building the prompt, scheduling. Overhead = time to first token - token-ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from bench.common import bench_settings, command_line, percentile, table, versions
+from bench.corpus import generate
+from chains.options import SearchOptions
+from chains.rag import build_rag_chain, rag_input
+from chains.retriever import PassageRetriever
+from core.providers import build_embeddings
+from core.store import KnowledgeBase
+from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+QUESTIONS = [
+    "What is retrieval-augmented generation?",
+    "How does MMR differ from similarity search?",
+    "Can two processes share a Milvus Lite database?",
+    "Do I need an OpenAI key?",
+    "What file types can I upload?",
+]
+
+
+class PacedChatModel(BaseChatModel):
+    """Streams `tokens` words, one every `delay` seconds (the first after `delay` too)."""
+
+    delay: float = 0.02
+    tokens: int = 30
+
+    @property
+    def _llm_type(self) -> str:
+        return "paced-fake"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("word " * self.tokens))])
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        raise NotImplementedError
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for n in range(self.tokens):
+            await asyncio.sleep(self.delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=f"word{n} "))
+
+
+async def one_user(chain: Any, question: str) -> float:
+    started = time.perf_counter()
+    first: float | None = None
+    async for chunk in chain.astream(rag_input(question, options=SearchOptions(k=4))):
+        if "answer" in chunk and first is None:
+            first = time.perf_counter() - started
+    assert first is not None
+    return first
+
+
+class LoopLag:
+    """The longest the event loop was unable to run a 5 ms ticker on time."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, time.perf_counter() - before - 0.005)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def scenario(chain: Any, users: int, delay: float) -> list[float]:
+    questions = [QUESTIONS[i % len(QUESTIONS)] + f" ({i})" for i in range(users)]
+    with LoopLag() as lag:
+        ttfts = await asyncio.gather(*(one_user(chain, q) for q in questions))
+    overheads = [t - delay for t in ttfts]
+    return [
+        percentile(ttfts, 50) * 1000,
+        percentile(ttfts, 95) * 1000,
+        percentile(overheads, 50) * 1000,
+        percentile(overheads, 95) * 1000,
+        lag.worst * 1000,
+    ]
+
+
+async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, float]]:
+    settings = bench_settings(args.uri)
+    embeddings = build_embeddings(settings)
+    embeddings.embed_documents(["warm up"])
+    kb = await KnowledgeBase.open(settings, embeddings, collection="bench_chat", drop=True)
+    ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
+    await ingestor.ingest_many([(p, p.name) for p in sorted(SAMPLE.iterdir())])
+    delay = args.token_ms / 1000
+    chain = build_rag_chain(PassageRetriever(kb), PacedChatModel(delay=delay))
+    await one_user(chain, "warm up")
+
+    rows: list[list[str]] = []
+    results: dict[str, float] = {}
+    for users in args.users:
+        stats = await scenario(chain, users, delay)
+        results[f"idle-{users}"] = stats[3]
+        rows.append(["idle", str(users), *(f"{v:.0f}" for v in stats)])
+        print(" | ".join(rows[-1]), flush=True)
+
+    files = generate(Path(tempfile.mkdtemp(prefix="bench-corpus-")), args.ingest_mb)
+    started = asyncio.Event()
+
+    async def on_progress(event: ProgressEvent) -> None:
+        if event.stage == "stored":
+            started.set()
+
+    ingest = asyncio.create_task(ingestor.ingest_many([(p, p.name) for p in files], on_progress))
+    await started.wait()
+    for users in args.users:
+        if ingest.done():
+            print("the ingest finished before this scenario; use a larger --ingest-mb")
+        stats = await scenario(chain, users, delay)
+        results[f"ingest-{users}"] = stats[3]
+        rows.append(
+            [f"during a {args.ingest_mb:g} MB ingest", str(users), *(f"{v:.0f}" for v in stats)]
+        )
+        print(" | ".join(rows[-1]), flush=True)
+    outcomes = await ingest
+    assert all(o.ok for o in outcomes)
+    return rows, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--token-ms", type=float, default=20.0)
+    parser.add_argument("--ingest-mb", type=float, default=3.0)
+    parser.add_argument("--uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
+    args = parser.parse_args()
+    rows, results = asyncio.run(run(args))
+    print()
+    print(f"`{command_line()}` against {args.uri or 'Milvus Lite'}")
+    print(versions())
+    print()
+    headers = [
+        "store",
+        "users",
+        "TTFT p50 ms",
+        "TTFT p95 ms",
+        "overhead p50 ms",
+        "overhead p95 ms",
+        "worst loop stall ms",
+    ]
+    print(table(headers, rows))
+    one, most = min(args.users), max(args.users)
+    print()
+    print(
+        f"p95 overhead, {most} users / 1 user idle: "
+        f"{results[f'idle-{most}'] / results[f'idle-{one}']:.1f}x (goal < 5x); "
+        f"during ingest / idle at {most} users: "
+        f"{results[f'ingest-{most}'] / results[f'idle-{most}']:.1f}x (goal < 2x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
