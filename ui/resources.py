@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable
 
 from core.settings import Settings
 
+if TYPE_CHECKING:  # imported lazily at run time: pymilvus reads MILVUS_URI when imported
+    from core.store import KnowledgeBase
+    from ingest.pipeline import Ingestor
+
 
 @dataclass(frozen=True)
 class AppResources:
     settings: Settings
-    kb: Any  # core.store.KnowledgeBase (imported lazily: pymilvus reads MILVUS_URI on import)
+    kb: KnowledgeBase
     chain: Runnable[dict[str, Any], dict[str, Any]]
     model_name: str | None
-    ingestor: Any  # ingest.pipeline.Ingestor, shared so upload concurrency is bounded per process
+    ingestor: Ingestor  # shared, so upload concurrency is bounded for the whole process
 
 
 _lock = asyncio.Lock()

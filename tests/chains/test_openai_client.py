@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import Runnable
 
 from chains.errors import explain
 from chains.rag import build_rag_chain, rag_input
@@ -20,7 +22,9 @@ from tests.openai_standin import DEFAULT_ANSWER, OpenAIStandIn
 pytestmark = pytest.mark.integration
 
 
-def chain_for(kb: KnowledgeBase, server: OpenAIStandIn, tmp_path: Path, **settings: object):  # type: ignore[no-untyped-def]
+def chain_for(
+    kb: KnowledgeBase, server: OpenAIStandIn, tmp_path: Path, **settings: object
+) -> Runnable[dict[str, Any], dict[str, Any]]:
     model = build_chat_model(
         make_settings(tmp_path, openai_base_url=server.base_url, llm_model="standin", **settings)
     )

@@ -24,6 +24,9 @@ INJECTIONS = [
 
 
 class RetrieverSuite:
+    """The retrieval and filter tests, run once per backend: each subclass provides a
+    `kb` fixture holding the `PASSAGES` (see tests/conftest.py)."""
+
     __test__ = False
 
     async def sources_for(self, kb: KnowledgeBase, *sources: str, mmr: bool = False) -> set[str]:
