@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     await ingestor.ingest_many([(p, p.name) for p in sorted(SAMPLE.iterdir())])
     delay = args.token_ms / 1000
     chain = build_rag_chain(PassageRetriever(kb), PacedChatModel(delay=delay))
-    await one_user(chain, "warm up")
+    await scenario(chain, max(args.users), delay)  # warm-up: thread pool, batch shapes
 
     rows: list[list[str]] = []
     results: dict[str, float] = {}

@@ -59,7 +59,9 @@ def build_rag_chain(
     """Build the chain; with `chat_model=None` it answers in retrieval-only mode."""
 
     condense = (CONDENSE_PROMPT | chat_model | StrOutputParser()) if chat_model else None
-    answer_with_model = (ANSWER_PROMPT | chat_model | StrOutputParser()) if chat_model else None
+    # No StrOutputParser on the streamed answer: its async transform hands every token to
+    # a thread pool (langchain-core 1.8), which costs more than the token itself.
+    answer_with_model = (ANSWER_PROMPT | chat_model) if chat_model else None
 
     async def standalone_question(inputs: dict[str, Any], config: RunnableConfig) -> str:
         if condense is None or not inputs["history"]:
@@ -90,8 +92,9 @@ def build_rag_chain(
             "history": inputs["history"],
             "question": inputs["question"],
         }
-        async for token in answer_with_model.astream(prompt_input, config):
-            yield token
+        async for message in answer_with_model.astream(prompt_input, config):
+            if token := message.text:
+                yield token
 
     return (
         RunnablePassthrough.assign(standalone=RunnableLambda(standalone_question))
