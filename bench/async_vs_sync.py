@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import statistics
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -80,6 +81,7 @@ async def bench_search(store: Milvus, n: int, embeddings: Embeddings) -> dict[st
             store.similarity_search(q, k=3)
     with Timer() as asyn:
         await asyncio.gather(*(store.asimilarity_search(q, k=3) for q in queries))
+    lone = await lone_search_ms(store)
     with Timer() as limit:
         vectors = await embeddings.aembed_documents(queries)
         await store.aclient.search(
@@ -90,7 +92,17 @@ async def bench_search(store: Milvus, n: int, embeddings: Embeddings) -> dict[st
             limit=3,
             output_fields=["text"],
         )
-    return {"sync": sync.seconds, "async": asyn.seconds, "limit": limit.seconds}
+    return {"sync": sync.seconds, "async": asyn.seconds, "limit": limit.seconds, "lone": lone}
+
+
+async def lone_search_ms(store: Milvus, repeats: int = 30) -> float:
+    """Median latency of one search with nothing else running (coalescing must not hurt)."""
+    timings = []
+    for i in range(repeats):
+        with Timer() as one:
+            await store.asimilarity_search(f"test document {i % 50}", k=3)
+        timings.append(one.seconds * 1000)
+    return statistics.median(timings)
 
 
 async def bench_delete(store: Milvus, n: int, templating: bool) -> dict[str, float]:
@@ -109,7 +121,9 @@ async def bench_delete(store: Milvus, n: int, templating: bool) -> dict[str, flo
     return {"sync": sync.seconds, "async": asyn.seconds, "limit": limit.seconds}
 
 
-async def run(settings: Settings, ops: list[int], stacks: list[str]) -> list[list[Any]]:
+async def run(
+    settings: Settings, ops: list[int], stacks: list[str], lone: dict[str, float]
+) -> list[list[Any]]:
     embeddings = _base_embeddings(settings)
     embeddings.embed_documents(["warm up the model"])
     rows: list[list[Any]] = []
@@ -124,6 +138,8 @@ async def run(settings: Settings, ops: list[int], stacks: list[str]) -> list[lis
                     result = await bench_search(store, n, store.embeddings)  # type: ignore[arg-type]
                 else:
                     result = await bench_delete(store, n, supports_templating(version))
+                if "lone" in result:
+                    lone[kind] = result["lone"]
                 await asyncio.to_thread(store.client.drop_collection, store.collection_name)
                 rows.append(
                     [
@@ -159,7 +175,8 @@ def main() -> None:
     args = parser.parse_args()
     with backend(args) as uri:
         settings = bench_settings(uri)
-        rows = asyncio.run(run(settings, args.ops, args.stacks))
+        lone: dict[str, float] = {}
+        rows = asyncio.run(run(settings, args.ops, args.stacks, lone))
         label = uri or f"Milvus Lite ({settings.milvus_lite_path})"
     print()
     print(f"`{command_line()}` against {label}")
@@ -170,6 +187,9 @@ def main() -> None:
             ["op", "n", "stack", "sync s", "async s", "sync/async", "limit s", "async/limit"], rows
         )
     )
+    print()
+    medians = ", ".join(f"{kind} {ms:.1f} ms" for kind, ms in lone.items())
+    print(f"A lone search (median of 30, nothing else running): {medians}")
 
 
 if __name__ == "__main__":
