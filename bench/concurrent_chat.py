@@ -176,7 +176,7 @@ def main() -> None:
     print(versions())
     print()
     headers = [
-        "store",
+        "condition",
         "users",
         "TTFT p50 ms",
         "TTFT p95 ms",

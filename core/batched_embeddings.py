@@ -1,10 +1,15 @@
-"""Embeddings whose concurrent async calls are coalesced into batched calls."""
+"""Embeddings whose concurrent async calls are coalesced into batched calls, with the
+questions of people waiting in the chat served before bulk document embedding."""
 
 from __future__ import annotations
+
+import asyncio
 
 from langchain_core.embeddings import Embeddings
 
 from core.coalesce import Coalescer
+
+DOCUMENT_SLICE = 16
 
 
 class CoalescingEmbeddings(Embeddings):
@@ -14,14 +19,23 @@ class CoalescingEmbeddings(Embeddings):
     Only for models whose query embedding is the document embedding of the same text
     (all-MiniLM-L6-v2 as configured here, OpenAI's embeddings): then the vectors are
     those the uncoalesced calls would give. Sync calls pass straight through.
+
+    Questions come first: documents (an ingest) are embedded in slices of
+    `document_slice` texts, and a slice starts only when no question is being embedded,
+    so a chat never waits behind more than one slice of an ingest.
     """
 
-    def __init__(self, inner: Embeddings, max_batch: int = 256) -> None:
+    def __init__(
+        self, inner: Embeddings, max_batch: int = 256, document_slice: int = DOCUMENT_SLICE
+    ) -> None:
         self.inner = inner
+        self.document_slice = document_slice
         self._queries: Coalescer[str, str, list[float]] = Coalescer(self._embed_queries, max_batch)
         self._documents: Coalescer[str, list[str], list[list[float]]] = Coalescer(
             self._embed_document_lists, max_batch
         )
+        self._questions_in_flight = 0
+        self._no_questions: asyncio.Event | None = None
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.inner.embed_documents(texts)
@@ -30,12 +44,26 @@ class CoalescingEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
     async def aembed_query(self, text: str) -> list[float]:
-        return await self._queries.submit("query", text)
+        idle = self._idle_event()
+        self._questions_in_flight += 1
+        idle.clear()
+        try:
+            return await self._queries.submit("query", text)
+        finally:
+            self._questions_in_flight -= 1
+            if self._questions_in_flight == 0:
+                idle.set()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         return await self._documents.submit("documents", list(texts))
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._no_questions is None:  # created lazily, inside the running loop
+            self._no_questions = asyncio.Event()
+            self._no_questions.set()
+        return self._no_questions
 
     async def _embed_queries(self, _: str, texts: list[str]) -> list[list[float]]:
         if len(texts) == 1:
@@ -45,11 +73,16 @@ class CoalescingEmbeddings(Embeddings):
     async def _embed_document_lists(
         self, _: str, lists: list[list[str]]
     ) -> list[list[list[float]]]:
-        vectors = await self.inner.aembed_documents([text for texts in lists for text in texts])
+        texts = [text for group in lists for text in group]
+        vectors: list[list[float]] = []
+        idle = self._idle_event()
+        for start in range(0, len(texts), self.document_slice):
+            await idle.wait()
+            vectors += await self.inner.aembed_documents(texts[start : start + self.document_slice])
         out, start = [], 0
-        for texts in lists:
-            out.append(vectors[start : start + len(texts)])
-            start += len(texts)
+        for group in lists:
+            out.append(vectors[start : start + len(group)])
+            start += len(group)
         return out
 
     @property

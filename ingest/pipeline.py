@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,11 @@ class Ingestor:
     def __post_init__(self) -> None:
         self._file_slots = asyncio.Semaphore(self.options.concurrency)
         self._batch_slots = asyncio.Semaphore(self.options.concurrency)
-        self._source_locks: dict[str, asyncio.Lock] = {}
+        # One lock per document being ingested (two uploads of one file never interleave);
+        # weak, so the map forgets a document once nobody holds or awaits its lock.
+        self._source_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def ingest_many(
         self,
@@ -130,7 +135,9 @@ class Ingestor:
         `source` names the document (its suffix says the format); `extra_metadata` is
         stored on every chunk (an upload's uploader and chat, for example).
         """
-        lock = self._source_locks.setdefault(source, asyncio.Lock())
+        lock = self._source_locks.get(source)
+        if lock is None:
+            lock = self._source_locks[source] = asyncio.Lock()
         async with lock:
             try:
                 return await self._ingest(path, source, extra_metadata or {}, on_progress)

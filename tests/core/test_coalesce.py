@@ -156,3 +156,31 @@ def test_merged_delete_filters_match_the_same_rows() -> None:
     assert _merge_filters(['pk == "a"', 'source == "b"']) == '(pk == "a") or (source == "b")'
     tricky = 'pk == "a" or pk != "b"'
     assert _merge_filters([tricky, 'pk == "c"']) == f'({tricky}) or (pk == "c")'
+
+
+class OrderRecorder(DeterministicFakeEmbedding):
+    """Async-native fake that records the order of its calls."""
+
+    order: list[str] = []
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.order.append(f"documents x{len(texts)}")
+        await asyncio.sleep(0.02)
+        return self.embed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        self.order.append("question")
+        return self.embed_query(text)
+
+
+async def test_questions_go_before_the_rest_of_an_ingest() -> None:
+    inner = OrderRecorder(size=4, order=[])
+    embeddings = CoalescingEmbeddings(inner, document_slice=16)
+    ingest = asyncio.create_task(embeddings.aembed_documents([f"chunk {i}" for i in range(64)]))
+    await asyncio.sleep(0.005)  # the first slice (20 ms) is being embedded
+    question = await embeddings.aembed_query("a question")
+    vectors = await ingest
+    assert question == inner.embed_query("a question")
+    assert vectors == inner.embed_documents([f"chunk {i}" for i in range(64)])
+    assert inner.order[:2] == ["documents x16", "question"]
+    assert inner.order.count("documents x16") == 4
