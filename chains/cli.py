@@ -66,8 +66,6 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    from chains.errors import explain
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -80,13 +78,14 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             lambda_mult=args.lambda_mult,
             sources=tuple(args.source),
         )
+    except (UserFacingError, ValueError) as exc:  # settings and option validation
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    # Imports pymilvus, which rejects a bad MILVUS_URI on its own: only once it is valid.
+    from chains.errors import explain
+
+    try:
         result = asyncio.run(ask(settings, args.question, options))
-    except UserFacingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except ValueError as exc:  # option validation
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except Exception as exc:
         print(f"error: {explain(exc)}", file=sys.stderr)
         return EXIT_ERROR

@@ -18,14 +18,16 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.filters import MilvusFilter
 from core.settings import Settings
-from core.store import KnowledgeBase
 from ingest.chunking import Chunk, content_hash, split_pages
 from ingest.loaders import load_bytes
+
+if TYPE_CHECKING:  # core.store imports pymilvus, which must not load before the settings
+    from core.store import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
