@@ -23,6 +23,7 @@ try:
 except ConfigError as config_error:
     sys.exit(f"error: {config_error}")
 
+from chains.errors import explain  # noqa: E402
 from chains.memory import ChatMemory  # noqa: E402
 from chains.options import SearchOptions  # noqa: E402
 from ui import render  # noqa: E402
@@ -52,8 +53,6 @@ _configure_uploads()
 
 
 async def _resources_or_tell_user() -> AppResources | None:
-    from chains.errors import explain
-
     try:
         return await get_resources(SETTINGS)
     except Exception as exc:
@@ -64,8 +63,6 @@ async def _resources_or_tell_user() -> AppResources | None:
 @cl.on_app_startup
 async def warm_up() -> None:
     """Load the embedding model and open the store before the first visitor arrives."""
-    from chains.errors import explain
-
     try:
         await get_resources(SETTINGS)
     except Exception as exc:  # shown again, to the user, when a chat starts
@@ -105,8 +102,6 @@ async def on_chat_start() -> None:
         documents = await resources.kb.list_documents()
         chunks = await resources.kb.count()
     except Exception as exc:
-        from chains.errors import explain
-
         await cl.ErrorMessage(content=str(explain(exc))).send()
         return
     await cl.Message(
@@ -137,8 +132,6 @@ async def on_message(message: cl.Message) -> None:
         )
     command = parse_command(message.command, message.content)
     if command is not None:
-        from chains.errors import explain
-
         try:
             reply = await run_command(resources.kb, *command, chat_id=_chat_id())
         except Exception as exc:

@@ -406,7 +406,6 @@ class KnowledgeBase:
         rows = await self.query(
             MilvusFilter.equals("chunk", 0),
             ["source", "chunks", "added_at", "uploaded_by", "chat_id"],
-            MAX_QUERY_ROWS,
         )
         docs = [
             DocumentInfo(

@@ -7,6 +7,7 @@ import logging
 
 import chainlit as cl
 
+from chains.errors import explain
 from chains.memory import ChatMemory
 from chains.options import SearchOptions
 from chains.rag import rag_input
@@ -37,8 +38,6 @@ async def answer_question(
     Failures become a clear message and the chat keeps working; stop ends the stream
     cleanly, keeping what was written so far.
     """
-    from chains.errors import explain
-
     question, capped = cap_question(text)
     if capped:
         await cl.Message(
