@@ -35,7 +35,8 @@ class CoalescingEmbeddings(Embeddings):
             self._embed_document_lists, max_batch
         )
         self._questions_in_flight = 0
-        self._no_questions: asyncio.Event | None = None
+        self._no_questions = asyncio.Event()  # set while no question is being embedded
+        self._no_questions.set()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.inner.embed_documents(texts)
@@ -44,26 +45,19 @@ class CoalescingEmbeddings(Embeddings):
         return self.inner.embed_query(text)
 
     async def aembed_query(self, text: str) -> list[float]:
-        idle = self._idle_event()
         self._questions_in_flight += 1
-        idle.clear()
+        self._no_questions.clear()
         try:
             return await self._queries.submit("query", text)
         finally:
             self._questions_in_flight -= 1
             if self._questions_in_flight == 0:
-                idle.set()
+                self._no_questions.set()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         return await self._documents.submit("documents", list(texts))
-
-    def _idle_event(self) -> asyncio.Event:
-        if self._no_questions is None:  # created lazily, inside the running loop
-            self._no_questions = asyncio.Event()
-            self._no_questions.set()
-        return self._no_questions
 
     async def _embed_queries(self, _: str, texts: list[str]) -> list[list[float]]:
         if len(texts) == 1:
@@ -75,9 +69,8 @@ class CoalescingEmbeddings(Embeddings):
     ) -> list[list[list[float]]]:
         texts = [text for group in lists for text in group]
         vectors: list[list[float]] = []
-        idle = self._idle_event()
         for start in range(0, len(texts), self.document_slice):
-            await idle.wait()
+            await self._no_questions.wait()
             vectors += await self.inner.aembed_documents(texts[start : start + self.document_slice])
         out, start = [], 0
         for group in lists:
