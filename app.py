@@ -1,78 +1,70 @@
-"""Chainlit hooks only: chat start, settings, message (questions, uploads, commands),
-example buttons, stop.
+"""Chainlit hooks only: start-up and shutdown, chat start, settings, message (questions,
+uploads, commands), example buttons, stop.
 
 Run with `chainlit run app.py` (scripts/run.sh does, after seeding the knowledge base).
+Importing this module only defines the hooks; the start-up hook reads the settings and
+opens every resource.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
 import sys
 from typing import Any
 
 import chainlit as cl
 
+from chains.errors import explain
+from chains.memory import ChatMemory
+from chains.options import SearchOptions
 from core.errors import ConfigError
+from core.knowledge import AccessScope
+from core.logs import configure_logging
 from core.settings import load_settings
-
-# Validate the configuration before anything imports pymilvus (which rejects a bad
-# MILVUS_URI with a traceback of its own).
-try:
-    SETTINGS = load_settings()
-except ConfigError as config_error:
-    sys.exit(f"error: {config_error}")
-
-from chains.errors import explain  # noqa: E402
-from chains.memory import ChatMemory  # noqa: E402
-from chains.options import SearchOptions  # noqa: E402
-from ui import render  # noqa: E402
-from ui.chat_settings import options_from_settings, settings_widgets  # noqa: E402
-from ui.commands import COMMANDS, parse_command, run_command  # noqa: E402
-from ui.conversation import answer_question  # noqa: E402
-from ui.resources import AppResources, get_resources  # noqa: E402
-from ui.uploads import allow_empty_uploads, ingest_uploads  # noqa: E402
+from ui import render, runtime
+from ui.chat_settings import options_from_settings, settings_widgets
+from ui.commands import COMMANDS, parse_command, run_command
+from ui.conversation import access_scope, answer_question
+from ui.runtime import ChatServices
+from ui.uploads import ingest_uploads
 
 logger = logging.getLogger("app")
-MEMORY_TURNS = 6
+EXIT_CONFIG = 2
 
 
-def _configure_uploads() -> None:
-    """Upload limits come from the settings (MAX_FILE_MB, MAX_UPLOAD_FILES), so the browser,
-    Chainlit's upload endpoint and the ingest pipeline all enforce the same numbers."""
-    from chainlit.config import config
-
-    upload = config.features.spontaneous_file_upload
-    if upload is not None:
-        upload.max_size_mb = math.ceil(SETTINGS.max_file_mb)
-        upload.max_files = SETTINGS.max_upload_files
-    allow_empty_uploads()
-
-
-_configure_uploads()
-
-
-async def _resources_or_tell_user() -> AppResources | None:
+@cl.on_app_startup
+async def start_app() -> None:
+    """Read the settings and open the shared services before the first visitor arrives."""
+    configure_logging()
     try:
-        return await get_resources(SETTINGS)
+        settings = load_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.flush()
+        # Chainlit runs this hook inside the server's lifespan, where an exception only
+        # becomes a traceback; a configuration error should end the process plainly.
+        os._exit(EXIT_CONFIG)
+    await runtime.start(settings)
+
+
+@cl.on_app_shutdown
+async def stop_app() -> None:
+    await runtime.stop()
+
+
+async def _services_or_tell_user() -> ChatServices | None:
+    try:
+        return await runtime.current().services()
     except Exception as exc:
         await cl.ErrorMessage(content=f"The app is not ready: {explain(exc)}").send()
         return None
 
 
-@cl.on_app_startup
-async def warm_up() -> None:
-    """Load the embedding model and open the store before the first visitor arrives."""
-    try:
-        await get_resources(SETTINGS)
-    except Exception as exc:  # shown again, to the user, when a chat starts
-        logger.error("start-up failed (will retry when a chat starts): %s", explain(exc))
-
-
 def _session_state() -> tuple[ChatMemory, SearchOptions]:
     memory = cl.user_session.get("memory")
     if not isinstance(memory, ChatMemory):
-        memory = ChatMemory(MEMORY_TURNS)
+        memory = ChatMemory()
         cl.user_session.set("memory", memory)
     options = cl.user_session.get("options")
     if not isinstance(options, SearchOptions):
@@ -85,9 +77,15 @@ def _chat_id() -> str:
     return str(cl.context.session.thread_id)
 
 
-def _uploader() -> str:
+def _user() -> str:
+    """Who is asking, from the server-side session (never from the message)."""
     user = cl.user_session.get("user")
     return str(getattr(user, "identifier", None) or "anonymous")
+
+
+def _visible() -> AccessScope:
+    """What the user may list and remove: their documents and the shared library."""
+    return AccessScope.for_user(_user())
 
 
 @cl.on_chat_start
@@ -95,17 +93,17 @@ async def on_chat_start() -> None:
     _, options = _session_state()
     await cl.ChatSettings(settings_widgets(options)).send()
     await cl.context.emitter.set_commands(COMMANDS)
-    resources = await _resources_or_tell_user()
-    if resources is None:
+    services = await _services_or_tell_user()
+    if services is None:
         return
     try:
-        documents = await resources.kb.list_documents()
-        chunks = await resources.kb.count()
+        documents = await services.resources.kb.list_documents(_visible())
+        chunks = await services.resources.kb.count(_visible())
     except Exception as exc:
         await cl.ErrorMessage(content=str(explain(exc))).send()
         return
     await cl.Message(
-        content=render.welcome_text(documents, chunks, resources.model_name),
+        content=render.welcome_text(documents, chunks, services.resources.model_name),
         actions=render.example_actions(),
     ).send()
 
@@ -118,30 +116,34 @@ async def on_settings_update(values: dict[str, Any]) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    resources = await _resources_or_tell_user()
-    if resources is None:
+    services = await _services_or_tell_user()
+    if services is None:
         return
+    settings = services.resources.settings
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
     if files:  # ingest first, so a question in the same message can cite them
         await ingest_uploads(
-            resources.ingestor,
+            services.ingestor,
             files,
-            max_files=SETTINGS.max_upload_files,
-            uploaded_by=_uploader(),
+            max_files=settings.max_upload_files,
+            owner=_user(),
             chat_id=_chat_id(),
         )
+    memory, options = _session_state()
     command = parse_command(message.command, message.content)
     if command is not None:
         try:
-            reply = await run_command(resources.kb, *command, chat_id=_chat_id())
+            reply = await run_command(
+                services.resources.kb, *command, scope=_visible(), chat_id=_chat_id()
+            )
         except Exception as exc:
             await cl.ErrorMessage(content=str(explain(exc))).send()
         else:
             await cl.Message(content=reply).send()
         return
     if message.content.strip():
-        memory, options = _session_state()
-        await answer_question(resources, message.content, memory, options, _chat_id())
+        scope = access_scope(_user(), options, _chat_id())
+        await answer_question(services, message.content, memory, options, scope)
 
 
 @cl.action_callback(render.ASK_ACTION)
@@ -150,10 +152,11 @@ async def on_example_question(action: cl.Action) -> None:
     if not question:
         return
     await cl.Message(content=question, type="user_message").send()
-    resources = await _resources_or_tell_user()
-    if resources is not None:
+    services = await _services_or_tell_user()
+    if services is not None:
         memory, options = _session_state()
-        await answer_question(resources, question, memory, options, _chat_id())
+        scope = access_scope(_user(), options, _chat_id())
+        await answer_question(services, question, memory, options, scope)
 
 
 @cl.on_stop

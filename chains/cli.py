@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from typing import Any, TextIO
 
 from chains.options import SearchOptions
 from core.errors import UserFacingError
+from core.knowledge import AccessScope
+from core.logs import configure_logging
 from core.settings import Settings, load_settings
 
 EXIT_OK, EXIT_ERROR = 0, 2
+_DEFAULTS = {name: field.default for name, field in SearchOptions.model_fields.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +24,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("question")
     parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
-    parser.add_argument("--k", type=int, default=4, help="passages to retrieve (default 4)")
-    parser.add_argument("--search-type", choices=["similarity", "mmr"], default="similarity")
-    parser.add_argument("--fetch-k", type=int, default=20, help="MMR candidates (default 20)")
-    parser.add_argument("--lambda-mult", type=float, default=0.5, help="MMR diversity 0..1")
+    parser.add_argument(
+        "--k", type=int, default=_DEFAULTS["k"], help="passages to retrieve (default %(default)s)"
+    )
+    parser.add_argument(
+        "--search-type", choices=["similarity", "mmr"], default=_DEFAULTS["search_type"]
+    )
+    parser.add_argument(
+        "--fetch-k",
+        type=int,
+        default=_DEFAULTS["fetch_k"],
+        help="MMR candidates (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lambda-mult",
+        type=float,
+        default=_DEFAULTS["lambda_mult"],
+        help="MMR diversity 0..1 (default %(default)s)",
+    )
     parser.add_argument(
         "--source", action="append", default=[], help="only search this source (repeatable)"
     )
@@ -34,20 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def ask(settings: Settings, question: str, options: SearchOptions) -> dict[str, Any]:
-    """Answer one question; returns `{"question", "answer", "sources"}`."""
+    """Answer one question from the whole knowledge base (the terminal is trusted: it
+    reads the store directly); returns `{"question", "answer", "sources"}`."""
     from chains.rag import build_rag_chain, rag_input
     from chains.retriever import PassageRetriever, Retrieval
     from chains.safety import sanitize_markdown
-    from core.providers import build_chat_model, build_embeddings
-    from core.store import KnowledgeBase
+    from core.resources import opened
 
-    kb = await KnowledgeBase.open(settings, build_embeddings(settings))
-    chain = build_rag_chain(PassageRetriever(kb), build_chat_model(settings))
-    answer: list[str] = []
-    retrieval: Retrieval | None = None
-    async for chunk in chain.astream(rag_input(question, options=options)):
-        retrieval = chunk.get("retrieval", retrieval)
-        answer.append(chunk.get("answer", ""))
+    async with opened(settings) as resources:
+        chain = build_rag_chain(PassageRetriever(searcher=resources.kb), resources.chat_model)
+        answer: list[str] = []
+        retrieval: Retrieval | None = None
+        inputs = rag_input(question, options=options, scope=AccessScope.everything())
+        async for chunk in chain.astream(inputs):
+            retrieval = chunk.get("retrieval", retrieval)
+            answer.append(chunk.get("answer", ""))
     passages = retrieval.passages if retrieval else []
     return {
         "question": question,
@@ -67,7 +84,7 @@ def render_text(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         overrides = {"milvus_collection": args.collection} if args.collection else {}
         settings = load_settings(**overrides)
@@ -81,7 +98,6 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     except (UserFacingError, ValueError) as exc:  # settings and option validation
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    # Imports pymilvus, which rejects a bad MILVUS_URI on its own: only once it is valid.
     from chains.errors import explain
 
     try:

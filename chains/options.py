@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SearchType = Literal["similarity", "mmr"]
+from core.knowledge import AccessScope, SearchMode, SearchRequest
+
 Scope = Literal["all", "chat"]
 
 
@@ -15,11 +16,14 @@ class SearchOptions(BaseModel):
 
     >>> SearchOptions(search_type="mmr", k=3).fetch_k
     20
+    >>> SearchOptions(k=30)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    pydantic_core.ValidationError: k: Input should be less than or equal to 20
     """
 
     model_config = ConfigDict(frozen=True)
 
-    search_type: SearchType = "similarity"
+    search_type: SearchMode = "similarity"
     k: int = Field(default=4, ge=1, le=20)
     fetch_k: int = Field(default=20, ge=1, le=100)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -32,6 +36,19 @@ class SearchOptions(BaseModel):
         """MMR needs at least k candidates: raise fetch_k to k rather than fail."""
         if isinstance(values, dict) and "k" in values:
             k = int(values["k"])
-            if int(values.get("fetch_k", 20)) < k:
+            fetch_k = values.get("fetch_k", cls.model_fields["fetch_k"].default)
+            if int(fetch_k) < k:
                 return {**values, "fetch_k": k}
         return values
+
+    def request(self, query: str, scope: AccessScope) -> SearchRequest:
+        """The knowledge-base search these options ask for, within `scope`."""
+        return SearchRequest(
+            query=query,
+            scope=scope,
+            mode=self.search_type,
+            k=self.k,
+            fetch_k=self.fetch_k,
+            lambda_mult=self.lambda_mult,
+            sources=self.sources,
+        )

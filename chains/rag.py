@@ -1,18 +1,19 @@
 """The LCEL RAG chain: condense a follow-up, retrieve, number the passages, stream the answer.
 
-One chain serves every chat: per-chat state (history, search options, scope) travels in
-the input. `astream` yields dict chunks: `{"standalone": str}` once, `{"retrieval":
-Retrieval}` once, then `{"answer": token}` chunks as the model streams.
+One chain serves every chat: per-chat state (history, search options, access scope)
+travels in the typed input, `RagInput`. `astream` yields `RagChunk`s: the input keys
+first, then `standalone` once, `retrieval` once, then `answer` tokens as the model streams.
 
->>> chain = build_rag_chain(retriever, chat_model)            # doctest: +SKIP
->>> async for chunk in chain.astream(rag_input("What is MMR?")):  # doctest: +SKIP
-...     print(chunk)
+>>> chain = build_rag_chain(retriever, chat_model)                          # doctest: +SKIP
+>>> async for chunk in chain.astream(rag_input("What is MMR?", scope=scope)):  # doctest: +SKIP
+...     print(chunk.get("answer", ""), end="")
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypedDict, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -34,28 +35,50 @@ from chains.formatting import (
 from chains.options import SearchOptions
 from chains.prompts import ANSWER_PROMPT, CONDENSE_PROMPT
 from chains.retriever import PassageRetriever, Retrieval
-from core.filters import MilvusFilter
+from core.knowledge import AccessScope
+
+
+class RagInput(TypedDict):
+    """What the chain needs for one question."""
+
+    question: str
+    history: list[BaseMessage]
+    options: SearchOptions
+    scope: AccessScope
+
+
+class RagChunk(TypedDict, total=False):
+    """One streamed piece of the chain's output (only some keys are set in each)."""
+
+    question: str
+    history: list[BaseMessage]
+    options: SearchOptions
+    scope: AccessScope
+    standalone: str
+    retrieval: Retrieval
+    answer: str
+
+
+RagChain = Runnable[RagInput, RagChunk]
 
 
 def rag_input(
     question: str,
     *,
+    scope: AccessScope,
     history: list[BaseMessage] | None = None,
     options: SearchOptions | None = None,
-    where: MilvusFilter | None = None,
-) -> dict[str, Any]:
+) -> RagInput:
     """The chain's input: the question, the chat's history, search options and scope."""
     return {
         "question": question,
         "history": history or [],
         "options": options or SearchOptions(),
-        "where": where,
+        "scope": scope,
     }
 
 
-def build_rag_chain(
-    retriever: PassageRetriever, chat_model: BaseChatModel | None
-) -> Runnable[dict[str, Any], dict[str, Any]]:
+def build_rag_chain(retriever: PassageRetriever, chat_model: BaseChatModel | None) -> RagChain:
     """Build the chain; with `chat_model=None` it answers in retrieval-only mode."""
 
     condense = (CONDENSE_PROMPT | chat_model | StrOutputParser()) if chat_model else None
@@ -63,26 +86,32 @@ def build_rag_chain(
     # a thread pool (langchain-core 1.8), which costs more than the token itself.
     answer_with_model = (ANSWER_PROMPT | chat_model) if chat_model else None
 
-    async def standalone_question(inputs: dict[str, Any], config: RunnableConfig) -> str:
+    # LCEL hands each step a plain dict; these read it through the typed views.
+    async def standalone_question(raw: dict[str, Any], config: RunnableConfig) -> str:
+        inputs = cast(RagInput, raw)
         if condense is None or not inputs["history"]:
-            return str(inputs["question"])
+            return inputs["question"]
         rewritten = await condense.ainvoke(
             {"history": inputs["history"], "question": inputs["question"]}, config
         )
-        return rewritten.strip() or str(inputs["question"])
+        return rewritten.strip() or inputs["question"]
 
-    async def retrieve(inputs: dict[str, Any]) -> Retrieval:
-        return await retriever.retrieve(inputs["standalone"], inputs["options"], inputs["where"])
+    async def retrieve(raw: dict[str, Any], config: RunnableConfig) -> Retrieval:
+        inputs = cast(RagChunk, raw)
+        return await retriever.retrieve(
+            inputs["standalone"], inputs["options"], inputs["scope"], config
+        )
 
-    async def answer(
-        chunks: AsyncIterator[dict[str, Any]], config: RunnableConfig
-    ) -> AsyncIterator[str]:
-        inputs: dict[str, Any] = {}
+    async def answer(chunks: AsyncIterator[RagChunk], config: RunnableConfig) -> AsyncIterator[str]:
+        inputs: RagChunk = {}
         async for chunk in chunks:
             inputs.update(chunk)
-        retrieval: Retrieval = inputs["retrieval"]
+        retrieval = inputs["retrieval"]
         if not retrieval.passages:
-            yield EMPTY_KB_ANSWER if not retriever.kb.exists else NOTHING_FOUND_ANSWER
+            # Nothing in the whole scope, or nothing matching this question there?
+            everything = replace(inputs["scope"], chat_id=None)
+            empty = await retriever.searcher.count(everything) == 0
+            yield EMPTY_KB_ANSWER if empty else NOTHING_FOUND_ANSWER
             return
         if answer_with_model is None:
             yield retrieval_only_answer(retrieval.passages)
@@ -96,8 +125,9 @@ def build_rag_chain(
             if token := message.text:
                 yield token
 
-    return (
+    chain = (
         RunnablePassthrough.assign(standalone=RunnableLambda(standalone_question))
         | RunnablePassthrough.assign(retrieval=RunnableLambda(retrieve))
         | RunnablePassthrough.assign(answer=RunnableGenerator(answer))  # type: ignore[arg-type]
     ).with_config(run_name="rag")
+    return cast(RagChain, chain)

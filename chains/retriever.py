@@ -1,18 +1,30 @@
-"""The retriever: langchain-milvus's async similarity and MMR search, as numbered passages."""
+"""The retriever: a thin LangChain `BaseRetriever` over the knowledge base's search.
+
+It asks a `Searcher` (the knowledge base, or a fake in tests) with the chat's options and
+access scope, and numbers what it finds for citation.
+
+>>> retriever = PassageRetriever(searcher=kb)                        # doctest: +SKIP
+>>> docs = await retriever.ainvoke("What is MMR?", options=SearchOptions(),
+...                                scope=AccessScope.for_user("ada"))  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableConfig
+from pydantic import ConfigDict
 
 from chains.options import SearchOptions
-from core.filters import MilvusFilter
-
-if TYPE_CHECKING:  # core.store imports pymilvus, which must not load before settings
-    from core.store import KnowledgeBase
+from core.knowledge import AccessScope, Hit, Searcher
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,18 @@ class Passage:
     @property
     def label(self) -> str:
         return f"{self.source}, page {self.page}" if self.page is not None else self.source
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Passage:
+        meta = doc.metadata
+        return cls(
+            n=int(meta["n"]),
+            source=str(meta["source"]),
+            page=meta.get("page"),
+            score=meta.get("score"),
+            text=doc.page_content,
+            chunk=meta.get("chunk"),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,63 +74,65 @@ class Retrieval:
     search_type: str
 
 
-def source_filter(sources: tuple[str, ...]) -> MilvusFilter | None:
-    """Restrict a search to the given sources: values travel as parameters, never as code."""
-    if not sources:
-        return None
-    if len(sources) == 1:
-        return MilvusFilter.equals("source", sources[0])
-    return MilvusFilter.one_of("source", list(sources), param="sources")
-
-
-def _passage(n: int, doc: Document, score: float | None) -> Passage:
-    page = doc.metadata.get("page")
-    chunk = doc.metadata.get("chunk")
-    return Passage(
-        n=n,
-        source=str(doc.metadata.get("source", "unknown")),
-        page=int(page) if page is not None else None,
-        score=round(float(score), 4) if score is not None else None,
-        text=doc.page_content,
-        chunk=int(chunk) if chunk is not None else None,
+def _document(n: int, hit: Hit) -> Document:
+    return Document(
+        page_content=hit.text,
+        metadata={
+            **hit.extra,
+            "n": n,
+            "source": hit.source,
+            "owner": hit.owner,
+            "page": hit.page,
+            "chunk": hit.chunk,
+            "score": hit.score,
+            "chat_id": hit.chat_id,
+        },
     )
 
 
-class PassageRetriever:
-    """Searches a knowledge base with `asimilarity_search_with_score` or
-    `amax_marginal_relevance_search`, per the chat's `SearchOptions`."""
+class PassageRetriever(BaseRetriever):
+    """Numbered documents from `searcher` for a query, the chat's `SearchOptions` and an
+    `AccessScope` (both passed to `ainvoke` as keyword arguments; the scope is required:
+    no search runs without one)."""
 
-    def __init__(self, kb: KnowledgeBase) -> None:
-        self.kb = kb
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    searcher: Searcher
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        options: SearchOptions | None = None,
+        scope: AccessScope | None = None,
+    ) -> list[Document]:
+        raise NotImplementedError("the knowledge base is async: use `ainvoke`")
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        options: SearchOptions | None = None,
+        scope: AccessScope | None = None,
+    ) -> list[Document]:
+        if scope is None:
+            raise ValueError("a search needs an access scope")
+        request = (options or SearchOptions()).request(query, scope)
+        hits = await self.searcher.search(request)
+        return [_document(n, hit) for n, hit in enumerate(hits, start=1)]
 
     async def retrieve(
-        self, query: str, options: SearchOptions, where: MilvusFilter | None = None
+        self,
+        query: str,
+        options: SearchOptions,
+        scope: AccessScope,
+        config: RunnableConfig | None = None,
     ) -> Retrieval:
+        """Search and time it; the passages come back numbered from 1."""
         started = time.perf_counter()
-        passages = await self._search(query, options, where)
+        docs = await self.ainvoke(query, config, options=options, scope=scope)
         elapsed = (time.perf_counter() - started) * 1000
+        passages = [Passage.from_document(doc) for doc in docs]
         return Retrieval(query, passages, round(elapsed, 1), options.search_type)
-
-    async def _search(
-        self, query: str, options: SearchOptions, where: MilvusFilter | None
-    ) -> list[Passage]:
-        if not await self.kb.refresh():
-            return []
-        combined = source_filter(options.sources)
-        if where is not None:
-            combined = where if combined is None else combined & where
-        kwargs: dict[str, Any] = {"timeout": self.kb.settings.milvus_timeout}
-        if combined is not None:
-            kwargs.update(combined.as_kwargs(templating=self.kb.templating))
-        store = self.kb.store
-        if options.search_type == "mmr":
-            docs = await store.amax_marginal_relevance_search(
-                query,
-                k=options.k,
-                fetch_k=options.fetch_k,
-                lambda_mult=options.lambda_mult,
-                **kwargs,
-            )
-            return [_passage(n, doc, None) for n, doc in enumerate(docs, start=1)]
-        scored = await store.asimilarity_search_with_score(query, k=options.k, **kwargs)
-        return [_passage(n, doc, score) for n, (doc, score) in enumerate(scored, start=1)]

@@ -35,3 +35,7 @@ class UnreadableFile(UserFacingError):
 
 class StoreWriteFailed(UserFacingError):
     """Writing a file's chunks failed; what was written of them has been removed."""
+
+
+class SchemaOutdated(UserFacingError):
+    """The collection was made with an older (or newer) layout than this app uses."""

@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
 from core.batched_embeddings import CoalescingEmbeddings
+from core.errors import ModelUnavailable
 from core.settings import Settings
 
 
@@ -80,3 +81,28 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
         streaming=True,
         **_openai_client_args(settings),
     )
+
+
+def model_failure(exc: BaseException) -> ModelUnavailable | None:
+    """A message for the person asking when `exc` is a failure of the model provider;
+    None for anything else."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelUnavailable(
+            "The language model did not answer in time. Please try again in a moment."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnavailable(
+            "The language model could not be reached. Check that it is running and that "
+            "OPENAI_BASE_URL is right, then try again."
+        )
+    if isinstance(exc, openai.AuthenticationError):
+        return ModelUnavailable("The language model rejected the API key (OPENAI_API_KEY).")
+    if isinstance(exc, openai.RateLimitError):
+        return ModelUnavailable("The language model is rate-limiting us. Try again shortly.")
+    if isinstance(exc, openai.APIStatusError):
+        return ModelUnavailable(
+            f"The language model returned an error (HTTP {exc.status_code}). Try again shortly."
+        )
+    return None

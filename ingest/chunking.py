@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-
-@dataclass(frozen=True)
-class Chunk:
-    id: str
-    text: str
-    metadata: dict[str, Any]
+from core.knowledge import ChunkRecord, DocumentKey, MetadataValue
 
 
 def content_hash(data: bytes) -> str:
@@ -22,9 +16,16 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def chunk_id(source: str, file_hash: str, index: int) -> str:
-    """Deterministic: the same file version always yields the same ids."""
-    return hashlib.sha256(f"{source}\n{file_hash}\n{index}".encode()).hexdigest()[:40]
+def chunk_id(document: DocumentKey, file_hash: str, index: int) -> str:
+    """Deterministic: the same file version of the same owner's document always yields
+    the same ids (and two owners' identical files never share one).
+
+    >>> ada, bob = DocumentKey("ada", "a.txt"), DocumentKey("bob", "a.txt")
+    >>> chunk_id(ada, "h", 0) == chunk_id(ada, "h", 0) != chunk_id(bob, "h", 0)
+    True
+    """
+    key = f"{document.owner}\n{document.source}\n{file_hash}\n{index}"
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def make_splitter(kind: str, chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
@@ -35,21 +36,26 @@ def make_splitter(kind: str, chunk_size: int, chunk_overlap: int) -> RecursiveCh
     return RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a file's chunks come from: whose document, which chat, when."""
+
+    document: DocumentKey
+    added_at: int
+    chat_id: str | None = None
+
+
 def split_pages(
     pages: list[Document],
     *,
     kind: str,
-    source: str,
+    origin: Origin,
     file_hash: str,
     chunk_size: int,
     chunk_overlap: int,
-    extra_metadata: dict[str, Any] | None = None,
-) -> list[Chunk]:
-    """Split each page on its own, so every chunk keeps its page number.
-
-    Metadata: `source`, `page` (paged formats only), `chunk` (index in the file),
-    `chunks` (how many the file has), `file_hash`, plus `extra_metadata`.
-    """
+) -> list[ChunkRecord]:
+    """Split each page on its own, so every chunk keeps its page number; loader metadata
+    other than the page (an HTML title, for example) is kept as the chunk's extras."""
     splitter = make_splitter(kind, chunk_size, chunk_overlap)
     pieces = [
         (piece, page.metadata)
@@ -57,15 +63,26 @@ def split_pages(
         for piece in splitter.split_text(page.page_content)
         if piece.strip()
     ]
-    chunks = []
-    for index, (text, page_metadata) in enumerate(pieces):
-        metadata: dict[str, Any] = {
-            **page_metadata,
-            **(extra_metadata or {}),
-            "source": source,
-            "chunk": index,
-            "chunks": len(pieces),
-            "file_hash": file_hash,
-        }
-        chunks.append(Chunk(id=chunk_id(source, file_hash, index), text=text, metadata=metadata))
-    return chunks
+    return [
+        ChunkRecord(
+            id=chunk_id(origin.document, file_hash, index),
+            text=text,
+            document=origin.document,
+            chunk=index,
+            chunks=len(pieces),
+            file_hash=file_hash,
+            added_at=origin.added_at,
+            page=page_metadata.get("page"),
+            chat_id=origin.chat_id,
+            extra=_extras(page_metadata),
+        )
+        for index, (text, page_metadata) in enumerate(pieces)
+    ]
+
+
+def _extras(metadata: dict[str, object]) -> dict[str, MetadataValue]:
+    return {
+        key: value
+        for key, value in metadata.items()
+        if key != "page" and isinstance(value, str | int | float | bool)
+    }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from pathlib import Path
@@ -13,9 +12,11 @@ from typing import TextIO
 from tqdm import tqdm
 
 from core.errors import UserFacingError
+from core.knowledge import AccessScope
+from core.logs import configure_logging
 from core.settings import Settings, load_settings
 from ingest.discovery import Discovered, discover
-from ingest.pipeline import FileOutcome, ProgressEvent
+from ingest.pipeline import FileOutcome, Ingestor, ProgressEvent
 
 EXIT_OK, EXIT_FILES_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -25,8 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ingest",
         description="Load .txt, .md, .pdf, .html and .docx files into the Milvus knowledge base.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
     parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="copy a collection made by an earlier version (schema v1) into the current "
+        "schema, keeping every vector; safe to run again",
+    )
+    parser.add_argument(
+        "--drop-backup",
+        action="store_true",
+        help="with --migrate: drop the v1 copy a finished migration kept as NAME_v1_backup",
+    )
     parser.add_argument("--drop", action="store_true", help="drop the collection first")
     parser.add_argument(
         "--if-empty",
@@ -70,21 +82,30 @@ async def run(
     drop: bool = False,
     if_empty: bool = False,
 ) -> int:
-    from core.providers import build_embeddings
-    from core.store import KnowledgeBase
+    from core.resources import opened
     from ingest.pipeline import IngestOptions, Ingestor
 
     started = time.perf_counter()
-    embeddings = build_embeddings(settings)
-    kb = await KnowledgeBase.open(settings, embeddings, drop=drop)
-    if if_empty and (chunks := await kb.count()):
-        print(
-            f"Collection '{kb.collection}' already holds {chunks} chunks; nothing ingested.",
-            file=out,
-        )
-        return EXIT_OK
-    ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
+    async with opened(settings, drop=drop) as resources:
+        kb = resources.kb
+        if if_empty and (chunks := await kb.count(AccessScope.everything())):
+            print(
+                f"Collection '{kb.name}' already holds {chunks} chunks; nothing ingested.", file=out
+            )
+            return EXIT_OK
+        ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
+        outcomes = await _ingest_with_bars(ingestor, found)
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            print(f"failed   {outcome.source}: {outcome.reason}", file=out)
+    for source, reason in found.skipped:
+        print(f"skipped  {source}: {reason}", file=out)
+    print(summary_line(outcomes, len(found.skipped), time.perf_counter() - started), file=out)
+    return EXIT_FILES_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
 
+
+async def _ingest_with_bars(ingestor: Ingestor, found: Discovered) -> list[FileOutcome]:
+    """Ingest into the shared library with a files bar and a chunks bar."""
     files_bar = tqdm(total=len(found.files), desc="files", unit="file", position=0)
     chunks_bar = tqdm(total=0, desc="chunks", unit="chunk", position=1)
     stored: dict[str, int] = {}
@@ -104,24 +125,62 @@ async def run(
             files_bar.update(1)
 
     try:
-        outcomes = await ingestor.ingest_many(found.files, on_progress)
+        return await ingestor.ingest_many(found.files, on_progress)
     finally:
         chunks_bar.close()
         files_bar.close()
-    for outcome in outcomes:
-        if outcome.status == "failed":
-            print(f"failed   {outcome.source}: {outcome.reason}", file=out)
-    for source, reason in found.skipped:
-        print(f"skipped  {source}: {reason}", file=out)
-    print(summary_line(outcomes, len(found.skipped), time.perf_counter() - started), file=out)
-    return EXIT_FILES_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
+
+
+async def migrate(settings: Settings, out: TextIO, *, drop_backup: bool) -> int:
+    """`--migrate`: bring the collection to the current schema (see core.store.migration)."""
+    from core.store.migration import drop_migration_backup, migrate_collection
+
+    name = settings.milvus_collection
+    if drop_backup:
+        dropped = await drop_migration_backup(settings)
+        print(f"Dropped '{dropped}'." if dropped else f"'{name}' has no v1 backup.", file=out)
+        return EXIT_OK
+    bar = tqdm(total=0, desc="chunks copied", unit="chunk")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = await migrate_collection(settings, on_progress=on_progress)
+    finally:
+        bar.close()
+    if report.status == "already-current":
+        print(
+            f"Collection '{name}' already uses the current schema ({report.chunks} chunks).",
+            file=out,
+        )
+        return EXIT_OK
+    print(
+        f"Migrated '{name}' to the current schema: {report.chunks} chunks, vectors kept.", file=out
+    )
+    if report.backup:
+        print(
+            f"The old collection is kept as '{report.backup}'. Once the app works, drop it "
+            f"with: python -m ingest --migrate --drop-backup --collection {name}",
+            file=out,
+        )
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.migrate and not args.paths:
+        parser.error("give at least one PATH (or --migrate)")
+    if args.drop_backup and not args.migrate:
+        parser.error("--drop-backup goes with --migrate")
+    configure_logging()
     try:
         settings = settings_from_args(args)  # before pymilvus is imported: see core/__init__
+        if args.migrate:
+            return asyncio.run(migrate(settings, out, drop_backup=args.drop_backup))
         found = discover(args.paths)
         if not found.files and not found.skipped:
             print("Nothing to ingest.", file=out)

@@ -18,16 +18,13 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
-from core.filters import MilvusFilter
+from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
-from ingest.chunking import Chunk, content_hash, split_pages
+from ingest.chunking import Origin, content_hash, split_pages
 from ingest.loaders import load_bytes
-
-if TYPE_CHECKING:  # core.store imports pymilvus, which must not load before the settings
-    from core.store import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +55,19 @@ class FileOutcome:
         return self.status != "failed"
 
 
+_SETTINGS = Settings.model_fields
+MIB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class IngestOptions:
-    chunk_size: int = 1000
-    chunk_overlap: int = 150
-    batch_size: int = 64
-    concurrency: int = 2
-    max_file_bytes: int = 20 * 1024 * 1024
+    """How files are split and written; the defaults are `Settings`' defaults."""
+
+    chunk_size: int = _SETTINGS["chunk_size"].default
+    chunk_overlap: int = _SETTINGS["chunk_overlap"].default
+    batch_size: int = _SETTINGS["ingest_batch_size"].default
+    concurrency: int = _SETTINGS["ingest_concurrency"].default
+    max_file_bytes: int = int(_SETTINGS["max_file_mb"].default * MIB)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestOptions:
@@ -73,14 +76,14 @@ class IngestOptions:
             chunk_overlap=settings.chunk_overlap,
             batch_size=settings.ingest_batch_size,
             concurrency=settings.ingest_concurrency,
-            max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+            max_file_bytes=int(settings.max_file_mb * MIB),
         )
 
 
 @dataclass
 class _Prepared:
     file_hash: str
-    chunks: list[Chunk]
+    chunks: list[ChunkRecord]
 
 
 @dataclass
@@ -100,7 +103,7 @@ class Ingestor:
         self._batch_slots = asyncio.Semaphore(self.options.concurrency)
         # One lock per document being ingested (two uploads of one file never interleave);
         # weak, so the map forgets a document once nobody holds or awaits its lock.
-        self._source_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+        self._document_locks: weakref.WeakValueDictionary[DocumentKey, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
 
@@ -109,14 +112,16 @@ class Ingestor:
         files: Sequence[tuple[Path, str]],
         on_progress: ProgressCallback | None = None,
         *,
-        extra_metadata: dict[str, Any] | None = None,
+        owner: str = LIBRARY_OWNER,
+        chat_id: str | None = None,
     ) -> list[FileOutcome]:
-        """Ingest `(path, source)` pairs concurrently; one bad file never stops the others."""
+        """Ingest `(path, source)` pairs concurrently as `owner`'s documents (the shared
+        library by default); one bad file never stops the others."""
 
         async def one(path: Path, source: str) -> FileOutcome:
             async with self._file_slots:
                 return await self.ingest_file(
-                    path, source, extra_metadata=extra_metadata, on_progress=on_progress
+                    path, source, owner=owner, chat_id=chat_id, on_progress=on_progress
                 )
 
         outcomes = await asyncio.gather(*(one(path, source) for path, source in files))
@@ -129,20 +134,24 @@ class Ingestor:
         path: Path,
         source: str,
         *,
-        extra_metadata: dict[str, Any] | None = None,
+        owner: str = LIBRARY_OWNER,
+        chat_id: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> FileOutcome:
-        """Ingest the file at `path` as the document `source`; never raises for a bad file.
+        """Ingest the file at `path` as `owner`'s document `source`; never raises for a
+        bad file.
 
-        `source` names the document (its suffix says the format); `extra_metadata` is
-        stored on every chunk (an upload's uploader and chat, for example).
+        `source` names the document (its suffix says the format); `chat_id` records the
+        chat an upload came from.
         """
-        lock = self._source_locks.get(source)
+        document = DocumentKey(owner=owner, source=source)
+        lock = self._document_locks.get(document)
         if lock is None:
-            lock = self._source_locks[source] = asyncio.Lock()
+            lock = self._document_locks[document] = asyncio.Lock()
         async with lock:
             try:
-                return await self._ingest(path, source, extra_metadata or {}, on_progress)
+                origin = Origin(document, added_at=int(self.clock()), chat_id=chat_id)
+                return await self._ingest(path, origin, on_progress)
             except UserFacingError as exc:
                 reason = str(exc)
             except Exception as exc:
@@ -153,57 +162,48 @@ class Ingestor:
         return FileOutcome(source, "failed", reason=reason)
 
     async def _ingest(
-        self,
-        path: Path,
-        source: str,
-        extra_metadata: dict[str, Any],
-        on_progress: ProgressCallback | None,
+        self, path: Path, origin: Origin, on_progress: ProgressCallback | None
     ) -> FileOutcome:
+        document = origin.document
+        source = document.source
+
         async def report(stage: Stage, done: int = 0, total: int = 0) -> None:
             if on_progress is not None:
                 await on_progress(ProgressEvent(source, stage, done, total))
 
         await report("reading")
-        metadata = {**extra_metadata, "added_at": int(self.clock())}
-        prepared = await asyncio.to_thread(self._prepare, path, source, metadata)
+        prepared = await asyncio.to_thread(self._prepare, path, origin)
         total = len(prepared.chunks)
         await report("chunked", 0, total)
 
-        this_version = MilvusFilter.equals("source", source) & MilvusFilter.equals(
-            "file_hash", prepared.file_hash
-        )
-        existing = await self.kb.query(
-            MilvusFilter.equals("source", source), ["file_hash", "chunks"]
-        )
-        same = [row for row in existing if row.get("file_hash") == prepared.file_hash]
-        if existing and len(same) == len(existing) == total:
+        versions = await self.kb.stored_versions(document)
+        same = next((v for v in versions if v.file_hash == prepared.file_hash), None)
+        if same is not None and versions == [same] and same.complete and same.stored == total:
             await report("done", total, total)
             return FileOutcome(source, "unchanged", chunks=total)
-        if same:  # left over from an interrupted run: start this version afresh
-            await self.kb.delete(this_version)
+        if same is not None:  # left over from an interrupted run: start this version afresh
+            await self.kb.delete_version(document, prepared.file_hash)
 
         await report("embedding", 0, total)
         try:
-            await self._write(prepared.chunks, source, report)
+            await self._write(prepared.chunks, report)
         except Exception as exc:
-            await asyncio.shield(self._remove_partial(this_version, source))
+            await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             logger.warning("writing %s failed: %r", source, exc)
             raise StoreWriteFailed(
                 f"storing its chunks failed part way ({_short(exc)}); the partial chunks were "
                 "removed and any earlier version is unchanged"
             ) from exc
         except BaseException:  # cancelled: still leave nothing half-written
-            await asyncio.shield(self._remove_partial(this_version, source))
+            await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             raise
-        if existing:
-            await self.kb.delete(
-                MilvusFilter.equals("source", source)
-                & MilvusFilter.not_equals("file_hash", prepared.file_hash)
-            )
+        replaced = any(v.file_hash != prepared.file_hash for v in versions)
+        if replaced:
+            await self.kb.delete_other_versions(document, keep=prepared.file_hash)
         await report("done", total, total)
-        return FileOutcome(source, "replaced" if existing else "added", chunks=total)
+        return FileOutcome(source, "replaced" if replaced else "added", chunks=total)
 
-    def _prepare(self, path: Path, source: str, metadata: dict[str, Any]) -> _Prepared:
+    def _prepare(self, path: Path, origin: Origin) -> _Prepared:
         size = path.stat().st_size
         if size > self.options.max_file_bytes:
             raise UnreadableFile(
@@ -213,35 +213,31 @@ class Ingestor:
         data = path.read_bytes()
         # The format comes from the source name (an upload's stored path carries a suffix
         # guessed from the browser's MIME type, which is not trusted), then from the bytes.
-        loaded = load_bytes(data, source)
+        loaded = load_bytes(data, origin.document.source)
         file_hash = content_hash(data)
         chunks = split_pages(
             loaded.pages,
             kind=loaded.kind,
-            source=source,
+            origin=origin,
             file_hash=file_hash,
             chunk_size=self.options.chunk_size,
             chunk_overlap=self.options.chunk_overlap,
-            extra_metadata=metadata,
         )
         return _Prepared(file_hash=file_hash, chunks=chunks)
 
     async def _write(
         self,
-        chunks: list[Chunk],
-        source: str,
+        chunks: list[ChunkRecord],
         report: Callable[[Stage, int, int], Awaitable[None]],
     ) -> None:
         size = self.options.batch_size
         batches = [chunks[i : i + size] for i in range(0, len(chunks), size)]
         done = 0
 
-        async def write(batch: list[Chunk]) -> None:
+        async def write(batch: list[ChunkRecord]) -> None:
             nonlocal done
             async with self._batch_slots:
-                await self.kb.add_texts(
-                    [c.text for c in batch], [c.metadata for c in batch], [c.id for c in batch]
-                )
+                await self.kb.add_chunks(batch)
             done += len(batch)
             await report("stored", done, len(chunks))
 
@@ -254,11 +250,11 @@ class Ingestor:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _remove_partial(self, this_version: MilvusFilter, source: str) -> None:
+    async def _remove_partial(self, document: DocumentKey, file_hash: str) -> None:
         try:
-            await self.kb.delete(this_version)
+            await self.kb.delete_version(document, file_hash)
         except Exception:
-            logger.exception("could not remove the partial chunks of %s", source)
+            logger.exception("could not remove the partial chunks of %s", document.source)
 
 
 def _short(exc: BaseException) -> str:

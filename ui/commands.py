@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from chainlit.types import CommandDict
 
-if TYPE_CHECKING:
-    from core.store import DocumentInfo, KnowledgeBase
+from core.knowledge import LIBRARY_OWNER, AccessScope, DocumentInfo, KnowledgeBase
 
 COMMANDS: list[CommandDict] = [
     {
@@ -52,6 +50,14 @@ def _when(timestamp: int | None) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _origin(doc: DocumentInfo, chat_id: str) -> str:
+    if doc.owner == LIBRARY_OWNER:
+        return "library"
+    if doc.chat_id == chat_id:
+        return "this chat"
+    return f"upload by {doc.owner}"
+
+
 def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
     if not documents:
         return "The knowledge base is empty. Attach files to a message to add them."
@@ -63,27 +69,22 @@ def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
         "|---|---:|---|---|",
     ]
     for doc in documents:
-        origin = (
-            "ingest"
-            if doc.chat_id is None
-            else (
-                "this chat"
-                if doc.chat_id == chat_id
-                else f"upload by {doc.uploaded_by or 'someone'}"
-            )
-        )
+        origin = _cell(_origin(doc, chat_id))
         rows.append(f"| `{_cell(doc.source)}` | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
     rows += ["", "Remove one with `/remove NAME`."]
     return "\n".join(rows)
 
 
-async def run_command(kb: KnowledgeBase, name: str, argument: str, chat_id: str) -> str:
-    """Run a management command; returns the reply to show."""
+async def run_command(
+    kb: KnowledgeBase, name: str, argument: str, *, scope: AccessScope, chat_id: str
+) -> str:
+    """Run a management command within `scope` (what the signed-in user may see and
+    change); returns the reply to show."""
     if name == "docs":
-        return documents_table(await kb.list_documents(), chat_id)
+        return documents_table(await kb.list_documents(scope), chat_id)
     if not argument:
         return "Say which document to remove: `/remove NAME` (see `/docs` for the names)."
-    removed = await kb.remove_document(argument)
+    removed = await kb.remove_document(argument, scope)
     if removed == 0:
         return f"No document named `{_cell(argument)}` is in the knowledge base (see `/docs`)."
     return f"Removed `{_cell(argument)}` ({removed} chunks) from the knowledge base."

@@ -13,25 +13,27 @@ from chains.options import SearchOptions
 from chains.rag import rag_input
 from chains.retriever import Retrieval
 from chains.safety import cap_question
-from core.filters import MilvusFilter
+from core.knowledge import AccessScope
 from ui import render
-from ui.resources import AppResources
+from ui.runtime import ChatServices
 from ui.streaming import SafeStream
 
 logger = logging.getLogger(__name__)
 
 
-def scope_filter(options: SearchOptions, chat_id: str) -> MilvusFilter | None:
-    """The chat's search scope: everything, or only this chat's uploads (as a parameter)."""
-    return MilvusFilter.equals("chat_id", chat_id) if options.scope == "chat" else None
+def access_scope(user: str, options: SearchOptions, chat_id: str) -> AccessScope:
+    """What a chat may search: the signed-in user's documents and the shared library, or
+    only this chat's uploads; built from the session's identity, never from the browser."""
+    scope = AccessScope.for_user(user)
+    return scope.in_chat(chat_id) if options.scope == "chat" else scope
 
 
 async def answer_question(
-    resources: AppResources,
+    services: ChatServices,
     text: str,
     memory: ChatMemory,
     options: SearchOptions,
-    chat_id: str = "",
+    scope: AccessScope,
 ) -> None:
     """Retrieve (as a visible step), stream the sanitized answer, attach cited passages.
 
@@ -51,17 +53,12 @@ async def answer_question(
     answer = SafeStream(cl.Message(content=""))
     retrieval: Retrieval | None = None
     try:
-        stream = resources.chain.astream(
-            rag_input(
-                question,
-                history=memory.messages(),
-                options=options,
-                where=scope_filter(options, chat_id),
-            )
+        stream = services.chain.astream(
+            rag_input(question, history=memory.messages(), options=options, scope=scope)
         )
         async for chunk in stream:
-            if "retrieval" in chunk:
-                retrieval = chunk["retrieval"]
+            if (found := chunk.get("retrieval")) is not None:
+                retrieval = found
                 step.input = retrieval.query
                 step.output = render.retrieval_summary(retrieval)
                 await step.update()

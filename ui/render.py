@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import chainlit as cl
 
 from chains.formatting import NO_MODEL_NOTICE
 from chains.retriever import Passage, Retrieval
 from chains.safety import sanitize_markdown
-
-if TYPE_CHECKING:
-    from core.store import DocumentInfo
+from core.knowledge import DocumentInfo
 
 EXAMPLE_QUESTIONS = [
     ("What is RAG?", "What is retrieval-augmented generation, and why do teams use it?"),

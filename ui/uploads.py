@@ -148,10 +148,11 @@ async def ingest_uploads(
     elements: list[Any],
     *,
     max_files: int,
-    uploaded_by: str,
+    owner: str,
     chat_id: str,
 ) -> list[FileOutcome]:
-    """Ingest the files attached to a message; returns one outcome per accepted file."""
+    """Ingest the files attached to a message as `owner`'s documents (the signed-in
+    user); returns one outcome per accepted file."""
     files: list[tuple[Path, str]] = []
     rejected: list[tuple[str, str]] = []
     seen: set[str] = set()
@@ -166,10 +167,6 @@ async def ingest_uploads(
             files.append((Path(element.path), name))
     report = UploadReport([name for _, name in files], rejected)
     await report.message.send()
-    outcomes = await ingestor.ingest_many(
-        files,
-        report.progress,
-        extra_metadata={"uploaded_by": uploaded_by, "chat_id": chat_id},
-    )
+    outcomes = await ingestor.ingest_many(files, report.progress, owner=owner, chat_id=chat_id)
     await report.finish(outcomes)
     return outcomes

@@ -6,10 +6,10 @@ import uuid
 
 import pytest
 import pytest_asyncio
+from core.filters import MilvusFilter
 
 from chains.options import SearchOptions
 from chains.retriever import PassageRetriever
-from core.filters import MilvusFilter
 from core.store import KnowledgeBase
 from tests.conftest import PASSAGES, make_settings
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core.filters import MilvusFilter
 from langchain_core.embeddings import Embeddings
 
-from core.filters import MilvusFilter
 from core.store import KnowledgeBase
 from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
 from tests.conftest import OpenKB

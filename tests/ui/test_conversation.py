@@ -13,6 +13,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
+from ui.resources import AppResources
 
 from chains.memory import ChatMemory
 from chains.options import SearchOptions
@@ -22,7 +23,6 @@ from core.store import KnowledgeBase
 from ingest.pipeline import Ingestor
 from tests.ui.conftest import RecordingEmitter
 from ui.conversation import answer_question
-from ui.resources import AppResources
 
 pytestmark = pytest.mark.integration
 

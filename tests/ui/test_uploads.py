@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from core.filters import MilvusFilter
+
 from core.store import KnowledgeBase
 from ingest.pipeline import IngestOptions, Ingestor
 from tests.samples import (

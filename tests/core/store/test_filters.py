@@ -1,6 +1,6 @@
 import pytest
 
-from core.filters import MilvusFilter, literal
+from core.store.filters import MilvusFilter, literal
 
 
 def test_literals_escape_quotes_and_backslashes() -> None:

@@ -64,6 +64,17 @@ class MilvusFilter:
         key = param or f"{name}_list"
         return cls(f"{_check_field(name)} in {{{key}}}", {key: list(values)})
 
+    @classmethod
+    def all_of(cls, *filters: MilvusFilter | None) -> MilvusFilter | None:
+        """The conjunction of the given filters (None where there is nothing to filter)."""
+        present = [f for f in filters if f is not None]
+        if not present:
+            return None
+        combined = present[0]
+        for other in present[1:]:
+            combined = combined & other
+        return combined
+
     def __and__(self, other: MilvusFilter) -> MilvusFilter:
         clash = self.params.keys() & other.params.keys()
         if clash:

@@ -1,0 +1,205 @@
+"""What the app asks of its knowledge base, in the app's own terms (no Milvus types here).
+
+`core.store.MilvusKnowledgeBase` is the one implementation that talks to Milvus; the chain
+and UI tests hand in an in-memory fake with the same protocol. Everything the app stores
+or finds is expressed with the small records below, and every read or delete carries an
+`AccessScope` built by the app from who is asking, never from what a browser sent.
+
+>>> scope = AccessScope.for_user("ada")
+>>> scope.allows(owner="ada", chat_id=None), scope.allows(owner=LIBRARY_OWNER, chat_id=None)
+(True, True)
+>>> scope.allows(owner="bob", chat_id=None)
+False
+>>> scope.in_chat("chat-1").allows(owner="ada", chat_id="chat-2")
+False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal, Protocol, runtime_checkable
+
+LIBRARY_OWNER = "@library"
+"""The owner of documents ingested with the CLI: the shared library everyone can read.
+No user name can start with `@`, so no user can own it by name."""
+
+MetadataValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """Which documents a call may see or change.
+
+    `owners=None` means every owner (the ingest CLI, maintenance); otherwise only
+    documents whose owner is listed. `chat_id` narrows further to one chat's uploads.
+    """
+
+    owners: tuple[str, ...] | None
+    chat_id: str | None = None
+
+    @classmethod
+    def everything(cls) -> AccessScope:
+        return cls(owners=None)
+
+    @classmethod
+    def for_user(cls, user: str) -> AccessScope:
+        """A user's own documents plus the shared library."""
+        return cls(owners=(user, LIBRARY_OWNER))
+
+    @classmethod
+    def library(cls) -> AccessScope:
+        return cls(owners=(LIBRARY_OWNER,))
+
+    def in_chat(self, chat_id: str) -> AccessScope:
+        return replace(self, chat_id=chat_id)
+
+    def allows(self, *, owner: str, chat_id: str | None) -> bool:
+        if self.owners is not None and owner not in self.owners:
+            return False
+        return self.chat_id is None or chat_id == self.chat_id
+
+
+SearchMode = Literal["similarity", "mmr"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search: similarity (scored) or MMR (relevant but not repetitive)."""
+
+    query: str
+    scope: AccessScope
+    mode: SearchMode
+    k: int
+    fetch_k: int
+    lambda_mult: float
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One chunk a search found; `score` is None for MMR."""
+
+    text: str
+    source: str
+    owner: str
+    chunk: int
+    page: int | None
+    score: float | None
+    chat_id: str | None = None
+    extra: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DocumentKey:
+    """A document is identified by its owner and its name: two users may both have
+    a `notes.md`."""
+
+    owner: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk to store: its text, where it came from and which version of the file.
+
+    `page` is set for paged formats (PDF); `chat_id` for uploads from a chat; `extra`
+    holds loader metadata (an HTML title, for example).
+    """
+
+    id: str
+    text: str
+    document: DocumentKey
+    chunk: int
+    chunks: int
+    file_hash: str
+    added_at: int
+    page: int | None = None
+    chat_id: str | None = None
+    extra: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+
+UNKNOWN_VERSION = ""
+"""The `file_hash` of stray chunks whose version lost its first chunk (an interrupted
+write): they belong to no version the store can describe."""
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version of a document found in the store: how many chunks it says it has and
+    how many are there (fewer means an interrupted write)."""
+
+    file_hash: str
+    declared: int
+    stored: int
+
+    @property
+    def complete(self) -> bool:
+        return self.stored == self.declared
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """One document, as `/docs` lists it."""
+
+    source: str
+    owner: str
+    chunks: int
+    added_at: int | None
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the vector store behind the knowledge base can do, probed once at open."""
+
+    backend: Literal["milvus-lite", "milvus"]
+    version: str
+    filter_templates: bool
+    bm25: bool
+    sparse_vectors: bool
+    partition_key: bool
+
+    @property
+    def label(self) -> str:
+        return f"{'Milvus Lite' if self.backend == 'milvus-lite' else 'Milvus'} {self.version}"
+
+
+@runtime_checkable
+class Searcher(Protocol):
+    """The part of a knowledge base the retriever needs."""
+
+    async def search(self, request: SearchRequest) -> list[Hit]: ...
+
+    async def count(self, scope: AccessScope) -> int: ...
+
+
+class KnowledgeBase(Searcher, Protocol):
+    """Everything the app does with its documents."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def keyword_search(self) -> bool:
+        """Whether the collection carries the BM25 field (keyword search possible)."""
+        ...
+
+    async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None: ...
+
+    async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]: ...
+
+    async def delete_version(self, document: DocumentKey, file_hash: str) -> None: ...
+
+    async def delete_other_versions(self, document: DocumentKey, keep: str) -> None: ...
+
+    async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]: ...
+
+    async def remove_document(self, source: str, scope: AccessScope) -> int: ...
+
+    async def flush(self) -> None: ...
+
+    async def close(self) -> None: ...

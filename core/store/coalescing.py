@@ -1,0 +1,160 @@
+"""langchain-milvus's store with concurrent calls coalesced into batches.
+
+Callers use the usual async API; underneath, concurrent one-vector searches with the same
+parameters become one multi-vector `search`, concurrent inserts one `insert`, and
+concurrent deletes by expression one `delete` (see `core.coalesce`). Inserts are also
+serialized: Milvus Lite requires writes to one collection to be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_milvus import Milvus
+
+from core.coalesce import Coalescer
+from core.store.schema import SPARSE_FIELD
+
+
+@dataclass(frozen=True)
+class _Insert:
+    texts: list[str]
+    embeddings: list[list[float]]
+    metadatas: list[dict[str, Any]] | None
+    ids: list[str] | None
+
+
+class CoalescingMilvus(Milvus):
+    """A dense-vector view of one collection whose concurrent calls share batches."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_lock = asyncio.Lock()
+        self._searches: Coalescer[tuple[Any, ...], list[float], Any] = Coalescer(self._search_batch)
+        self._inserts: Coalescer[tuple[Any, ...], _Insert, list[str]] = Coalescer(
+            self._insert_batch
+        )
+        self._deletes: Coalescer[tuple[Any, ...], str, bool] = Coalescer(self._delete_batch)
+
+    def _remove_forbidden_fields(self, fields: list[str]) -> list[str]:
+        """Never return the BM25 sparse vector with a hit (it is not metadata)."""
+        return [f for f in super()._remove_forbidden_fields(fields) if f != SPARSE_FIELD]
+
+    # searches ---------------------------------------------------------------------
+
+    async def _acollection_search(
+        self,
+        embedding_or_text: list[float] | dict[int, float] | str,
+        k: int = 4,
+        param: dict[str, Any] | None = None,
+        expr: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the library signature)
+        **kwargs: Any,
+    ) -> Any:
+        if not isinstance(embedding_or_text, list) or self._is_multi_vector:
+            return await super()._acollection_search(
+                embedding_or_text, k, param, expr, timeout, **kwargs
+            )
+        key = (k, _frozen(param), expr, timeout, _frozen(kwargs))
+        return await self._searches.submit(key, embedding_or_text)
+
+    async def _search_batch(self, key: tuple[Any, ...], vectors: list[list[float]]) -> list[Any]:
+        k, param, expr, timeout, kwargs = key
+        result = await self.aclient.search(
+            self.collection_name,
+            data=vectors,
+            anns_field=self._vector_field,
+            search_params=_thawed(param) or self._as_list(self.search_params)[0],
+            limit=k,
+            filter=expr,
+            output_fields=self._get_output_fields(),
+            timeout=self.timeout or timeout,
+            **(_thawed(kwargs) or {}),
+        )
+        return [[hits] for hits in result]  # each caller gets a one-query result
+
+    # inserts ----------------------------------------------------------------------
+
+    async def aadd_embeddings(  # type: ignore[override]
+        self,
+        texts: list[str],
+        embeddings: list[list[float]],
+        metadatas: list[dict[str, Any]] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109  (the library signature)
+        batch_size: int = 1000,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        if self._is_multi_embedding or not texts:
+            async with self._write_lock:
+                return await super().aadd_embeddings(
+                    texts, embeddings, metadatas, timeout, batch_size, ids=ids, **kwargs
+                )
+        key = (ids is None, metadatas is None, timeout, batch_size, _frozen(kwargs))
+        return await self._inserts.submit(key, _Insert(texts, embeddings, metadatas, ids))
+
+    async def _insert_batch(self, key: tuple[Any, ...], inserts: list[_Insert]) -> list[list[str]]:
+        _, no_metadata, timeout, batch_size, kwargs = key
+        async with self._write_lock:
+            pks = await super().aadd_embeddings(
+                [t for i in inserts for t in i.texts],
+                [e for i in inserts for e in i.embeddings],
+                None if no_metadata else [m for i in inserts for m in i.metadatas or []],
+                timeout,
+                batch_size,
+                ids=None if inserts[0].ids is None else [x for i in inserts for x in i.ids or []],
+                **(_thawed(kwargs) or {}),
+            )
+        out, start = [], 0
+        for insert in inserts:
+            out.append(pks[start : start + len(insert.texts)])
+            start += len(insert.texts)
+        return out
+
+    # deletes ----------------------------------------------------------------------
+
+    async def adelete(
+        self, ids: list[str] | None = None, expr: str | None = None, **kwargs: Any
+    ) -> bool | None:
+        if ids or expr is None or "filter_params" in kwargs:
+            return await super().adelete(ids, expr, **kwargs)
+        return await self._deletes.submit(_frozen(kwargs), expr)
+
+    async def _delete_batch(self, key: tuple[Any, ...], exprs: list[str]) -> list[bool]:
+        ok = await super().adelete(expr=merge_filters(exprs), **(_thawed(key) or {}))
+        return [bool(ok)] * len(exprs)
+
+
+_EQUALS = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*==\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*$')
+
+
+def merge_filters(exprs: list[str]) -> str:
+    """One filter matching what any of `exprs` matches: equality tests on one field become
+    `field in [...]` (much cheaper to evaluate than a chain of `or`).
+
+    >>> merge_filters(['pk == "a"', 'pk == "b"'])
+    'pk in ["a", "b"]'
+    >>> merge_filters(['pk == "a"', 'source == "b"'])
+    '(pk == "a") or (source == "b")'
+    """
+    if len(exprs) == 1:
+        return exprs[0]
+    matches = [_EQUALS.match(e) for e in exprs]
+    if all(matches) and len({m.group(1) for m in matches if m}) == 1:
+        field = matches[0].group(1)  # type: ignore[union-attr]
+        return f"{field} in [{', '.join(m.group(2) for m in matches if m)}]"
+    return " or ".join(f"({e})" for e in exprs)
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable form of search / insert keyword arguments (for grouping calls)."""
+    return json.dumps(value, sort_keys=True, default=repr) if value else None
+
+
+def _thawed(value: Any) -> Any:
+    return json.loads(value) if value else None

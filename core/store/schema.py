@@ -1,0 +1,191 @@
+"""The collection layout (schema v2): fields, indexes, and what a collection records about
+itself (schema version, embedding model and dimension) as collection properties.
+
+Schema v2 has typed fields for everything the app filters or lists on, `owner` as the
+partition key, and, where the backend supports it, an analyzed text field feeding a BM25
+function into a sparse vector, so keyword search needs no rebuild. Extra loader metadata
+(an HTML title, for example) lives in dynamic fields. Absent values are stored as
+sentinels (page 0, chat_id ""): Milvus before 2.5 has no nullable fields.
+
+All functions here block: call them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
+
+from core.errors import EmbeddingMismatch, SchemaOutdated
+from core.knowledge import Capabilities
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+PRIMARY_FIELD = "pk"
+TEXT_FIELD = "text"
+VECTOR_FIELD = "vector"
+SPARSE_FIELD = "sparse"
+OWNER_FIELD = "owner"
+BM25_FUNCTION = "text_bm25"
+METRIC = "COSINE"
+DENSE_INDEX: dict[str, Any] = {
+    "index_type": "HNSW",
+    "metric_type": METRIC,
+    "params": {"M": 16, "efConstruction": 200},
+}
+DENSE_SEARCH: dict[str, Any] = {"metric_type": METRIC, "params": {"ef": 128}}
+# Milvus Lite takes only SPARSE_INVERTED_INDEX / BM25 for a BM25 field (not AUTOINDEX).
+BM25_INDEX: dict[str, Any] = {
+    "index_type": "SPARSE_INVERTED_INDEX",
+    "metric_type": "BM25",
+    "params": {},
+}
+
+_VARCHAR_FIELDS = {"source": 4096, OWNER_FIELD: 512, "chat_id": 512, "file_hash": 64}
+_INT_FIELDS = ("page", "chunk", "chunks", "added_at")
+SCALAR_FIELDS = (*_VARCHAR_FIELDS, *_INT_FIELDS)
+
+SCHEMA_KEY = "rag_chat.schema_version"
+MODEL_KEY = "rag_chat.embedding_model"
+DIM_KEY = "rag_chat.embedding_dim"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What an existing collection is: its schema version, the embedding model and
+    dimension that built it, and whether it carries the BM25 field."""
+
+    schema_version: int
+    embedding_model: str | None
+    dim: int | None
+    keyword_search: bool
+
+
+def read_layout(info: dict[str, Any]) -> Layout:
+    """The layout of a collection from `describe_collection`."""
+    properties = info.get("properties") or {}
+    fields = {spec.get("name"): spec for spec in info.get("fields", [])}
+    if SCHEMA_KEY in properties:
+        version = int(properties[SCHEMA_KEY])
+    else:  # collections made before schema versions were recorded
+        version = SCHEMA_VERSION if OWNER_FIELD in fields else 1
+    dim = (fields.get(VECTOR_FIELD) or {}).get("params", {}).get("dim")
+    functions = {fn.get("name") for fn in info.get("functions") or []}
+    return Layout(
+        schema_version=version,
+        embedding_model=properties.get(MODEL_KEY),
+        dim=int(dim) if dim is not None else None,
+        keyword_search=SPARSE_FIELD in fields and BM25_FUNCTION in functions,
+    )
+
+
+def check_layout(layout: Layout, collection: str, model: str, dim: int) -> None:
+    """Refuse a collection this version of the app cannot use, saying how to fix it."""
+    if layout.schema_version < SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"Collection '{collection}' uses the old layout (schema v{layout.schema_version}); "
+            f"this version of the app needs schema v{SCHEMA_VERSION} (document owners, typed "
+            "fields, keyword search). Migrate it once, keeping every vector (nothing is "
+            f"re-embedded):\n  python -m ingest --migrate --collection {collection}"
+        )
+    if layout.schema_version > SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"Collection '{collection}' was made by a newer version of this app (schema "
+            f"v{layout.schema_version}); update the app to use it."
+        )
+    fix = (
+        "Either set EMBEDDINGS / EMBEDDING_MODEL back to what built it, or rebuild the "
+        f"collection: python -m ingest PATH --collection {collection} --drop"
+    )
+    if layout.embedding_model is not None and layout.embedding_model != model:
+        raise EmbeddingMismatch(
+            f"Collection '{collection}' was built with the embedding model "
+            f"'{layout.embedding_model}' ({layout.dim} dimensions), but the configured model "
+            f"is '{model}' ({dim} dimensions). {fix}"
+        )
+    if layout.dim is not None and layout.dim != dim:
+        raise EmbeddingMismatch(
+            f"Collection '{collection}' holds {layout.dim}-dimensional vectors, but the "
+            f"configured embedding model '{model}' makes {dim}-dimensional ones. {fix}"
+        )
+
+
+def create_collection(
+    client: MilvusClient,
+    name: str,
+    *,
+    model: str,
+    dim: int,
+    capabilities: Capabilities,
+    timeout: float,
+) -> Layout:
+    """Create a schema-v2 collection, indexed and loaded; returns its layout.
+
+    Where BM25 is expected but the server dropped the function (Milvus before 2.5 accepts
+    one and fails later), the collection is made again without it: dense search only.
+    Another process creating the same collection first is not an error.
+    """
+    keyword = capabilities.bm25 and capabilities.sparse_vectors
+    try:
+        _create(client, name, model=model, dim=dim, keyword=keyword, timeout=timeout)
+    except MilvusException as exc:
+        if "already exist" not in str(exc.message):
+            raise
+        logger.info("collection %s was created by another process meanwhile", name)
+    layout = read_layout(client.describe_collection(name, timeout=timeout))
+    if keyword and not layout.keyword_search:
+        logger.warning("%s kept no BM25 function: %s is dense-only", capabilities.label, name)
+        client.drop_collection(name, timeout=timeout)
+        _create(client, name, model=model, dim=dim, keyword=False, timeout=timeout)
+        layout = read_layout(client.describe_collection(name, timeout=timeout))
+    return layout
+
+
+def _create(
+    client: MilvusClient,
+    name: str,
+    *,
+    model: str,
+    dim: int,
+    keyword: bool,
+    timeout: float,
+) -> None:
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
+    schema.add_field(PRIMARY_FIELD, DataType.VARCHAR, is_primary=True, max_length=64)
+    analyzer: dict[str, Any] = {"enable_analyzer": True} if keyword else {}
+    schema.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=65535, **analyzer)
+    schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
+    for field, length in _VARCHAR_FIELDS.items():
+        schema.add_field(
+            field, DataType.VARCHAR, max_length=length, is_partition_key=field == OWNER_FIELD
+        )
+    for field in _INT_FIELDS:
+        schema.add_field(field, DataType.INT64)
+    index = client.prepare_index_params()
+    index.add_index(VECTOR_FIELD, **DENSE_INDEX)
+    if keyword:
+        schema.add_field(SPARSE_FIELD, DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name=BM25_FUNCTION,
+                function_type=FunctionType.BM25,
+                input_field_names=[TEXT_FIELD],
+                output_field_names=[SPARSE_FIELD],
+            )
+        )
+        index.add_index(SPARSE_FIELD, **BM25_INDEX)
+    client.create_collection(
+        name,
+        schema=schema,
+        index_params=index,
+        consistency_level="Session",
+        timeout=timeout,
+    )
+    client.alter_collection_properties(
+        name,
+        properties={SCHEMA_KEY: str(SCHEMA_VERSION), MODEL_KEY: model, DIM_KEY: str(dim)},
+        timeout=timeout,
+    )

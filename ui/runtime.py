@@ -1,0 +1,106 @@
+"""The app's process-wide state: settings and the services every chat shares.
+
+Opened by Chainlit's start-up hook (`start`), closed by its shutdown hook (`stop`), and
+kept on the FastAPI application's `state` (Chainlit's server app), not in a module
+global. If opening fails at start-up (the store is down, say), the first chat tries
+again and tells its user what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+
+from chainlit.config import config as chainlit_config
+from chainlit.server import app as server_app
+
+from chains.errors import explain
+from chains.rag import RagChain, build_rag_chain
+from chains.retriever import PassageRetriever
+from core.resources import Resources, open_resources
+from core.settings import Settings
+from ingest.pipeline import IngestOptions, Ingestor
+from ui.uploads import allow_empty_uploads
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatServices:
+    """What answering and uploading need: the resources, the chain, the one ingestor
+    (shared, so upload concurrency is bounded for the whole process)."""
+
+    resources: Resources
+    chain: RagChain
+    ingestor: Ingestor
+
+    @classmethod
+    def build(cls, resources: Resources) -> ChatServices:
+        retriever = PassageRetriever(searcher=resources.kb)
+        return cls(
+            resources=resources,
+            chain=build_rag_chain(retriever, resources.chat_model),
+            ingestor=Ingestor(resources.kb, IngestOptions.from_settings(resources.settings)),
+        )
+
+
+class AppRuntime:
+    """Opens the services once (again after a failure) and closes them at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._services: ChatServices | None = None
+        self._lock = asyncio.Lock()
+
+    async def services(self) -> ChatServices:
+        """The shared services, opened on first use; raises what opening raised."""
+        if self._services is not None:
+            return self._services
+        async with self._lock:
+            if self._services is None:
+                self._services = ChatServices.build(await open_resources(self.settings))
+        return self._services
+
+    async def close(self) -> None:
+        if self._services is not None:
+            await self._services.resources.close()
+            self._services = None
+
+
+def configure_uploads(settings: Settings) -> None:
+    """Upload limits come from the settings (MAX_FILE_MB, MAX_UPLOAD_FILES), so the browser,
+    Chainlit's upload endpoint and the ingest pipeline all enforce the same numbers."""
+    upload = chainlit_config.features.spontaneous_file_upload
+    if upload is not None:
+        upload.max_size_mb = math.ceil(settings.max_file_mb)
+        upload.max_files = settings.max_upload_files
+    allow_empty_uploads()
+
+
+async def start(settings: Settings) -> AppRuntime:
+    """Configure uploads, keep the runtime on the server app, and open the services now
+    (loading the embedding model before the first visitor arrives)."""
+    configure_uploads(settings)
+    runtime = AppRuntime(settings)
+    server_app.state.rag_chat = runtime
+    try:
+        await runtime.services()
+    except Exception as exc:  # shown again, to the user, when a chat starts
+        logger.error("start-up failed (will retry when a chat starts): %s", explain(exc))
+    return runtime
+
+
+def current() -> AppRuntime:
+    """The runtime `start` installed."""
+    runtime = getattr(server_app.state, "rag_chat", None)
+    if not isinstance(runtime, AppRuntime):
+        raise RuntimeError("the app has not started (Chainlit's start-up hook did not run)")
+    return runtime
+
+
+async def stop() -> None:
+    runtime = getattr(server_app.state, "rag_chat", None)
+    if isinstance(runtime, AppRuntime):
+        await runtime.close()
