@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,14 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MILVUS_URI", "MILVUS_TOKEN",
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
+from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey  # noqa: E402
 from core.settings import Settings  # noqa: E402  (after the environment is cleaned)
-from core.store import KnowledgeBase  # noqa: E402
+from core.store import MilvusKnowledgeBase  # noqa: E402
+from ingest.chunking import chunk_id  # noqa: E402
+from tests.fakes import InMemoryKnowledgeBase  # noqa: E402
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
 
-OpenKB = Callable[..., Awaitable[KnowledgeBase]]
+OpenKB = Callable[..., Awaitable[MilvusKnowledgeBase]]
 
 FAKE_DIM = 16
 
@@ -59,19 +62,26 @@ def local_embeddings() -> Embeddings:
 
 
 @pytest.fixture
-def open_kb(settings: Settings) -> OpenKB:
-    """Open a KnowledgeBase inside the test's event loop: `await open_kb(embeddings)`."""
+async def open_kb(settings: Settings) -> AsyncIterator[OpenKB]:
+    """Open a knowledge base on Milvus Lite inside the test's event loop:
+    `await open_kb(embeddings)`; closed after the test."""
+    opened: list[MilvusKnowledgeBase] = []
 
     async def opener(
-        embeddings: Embeddings, *, settings_: Settings | None = None, **kwargs: bool | str
-    ) -> KnowledgeBase:
-        return await KnowledgeBase.open(settings_ or settings, embeddings, **kwargs)  # type: ignore[arg-type]
+        embeddings: Embeddings, *, settings_: Settings | None = None, **kwargs: Any
+    ) -> MilvusKnowledgeBase:
+        kb = await MilvusKnowledgeBase.open(settings_ or settings, embeddings, **kwargs)
+        opened.append(kb)
+        return kb
 
-    return opener
+    yield opener
+    for kb in opened:
+        await kb.close()
 
 
 @pytest.fixture
-async def fake_kb(open_kb: OpenKB, fake_embeddings: Embeddings) -> KnowledgeBase:
+async def lite_kb(open_kb: OpenKB, fake_embeddings: Embeddings) -> MilvusKnowledgeBase:
+    """An empty knowledge base on real Milvus Lite, with deterministic fake embeddings."""
     return await open_kb(fake_embeddings)
 
 
@@ -96,7 +106,10 @@ def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         server.start()
     except Exception as exc:  # binary missing, ports taken, start timeout
         server.stop()
-        pytest.skip(f"the Milvus server could not start: {type(exc).__name__}: {exc}")
+        reason = f"the Milvus server could not start: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI"):  # in CI a missing backend is a failure, not a skip
+            pytest.fail(reason)
+        pytest.skip(reason)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -112,23 +125,56 @@ def openai_standin() -> Iterator[OpenAIStandIn]:
         server.stop()
 
 
-# A small knowledge base on real Milvus Lite with deterministic fake embeddings: with
-# `DeterministicFakeEmbedding`, a query equal to a passage's text embeds to the same vector,
-# so tests know which passage must rank first.
+def record(
+    text: str,
+    source: str,
+    *,
+    owner: str = LIBRARY_OWNER,
+    chat_id: str | None = None,
+    page: int | None = None,
+    chunk: int = 0,
+    chunks: int = 1,
+    file_hash: str = "hash-1",
+    added_at: int = 0,
+) -> ChunkRecord:
+    """A chunk as the ingest pipeline would make it."""
+    document = DocumentKey(owner=owner, source=source)
+    return ChunkRecord(
+        id=chunk_id(document, file_hash, chunk),
+        text=text,
+        document=document,
+        chunk=chunk,
+        chunks=chunks,
+        file_hash=file_hash,
+        added_at=added_at,
+        page=page,
+        chat_id=chat_id,
+    )
+
+
+# A small knowledge base with deterministic fake embeddings: with `DeterministicFakeEmbedding`,
+# a query equal to a passage's text embeds to the same vector, so tests know which passage
+# must rank first. Alice and Bob each uploaded one file in a chat; two are in the library.
 PASSAGES = [
-    ("alpha text about apples", {"source": "a.txt", "chunk": 0, "chunks": 1, "chat_id": "chat-A"}),
-    ("beta text about bananas", {"source": "b.txt", "chunk": 0, "chunks": 1, "chat_id": "chat-B"}),
-    ("gamma text about grapes", {"source": "c.pdf", "chunk": 0, "chunks": 1, "page": 2}),
-    ("delta text about dates", {"source": 'd "quoted".md', "chunk": 0, "chunks": 1}),
+    record("alpha text about apples", "a.txt", owner="alice", chat_id="chat-A"),
+    record("beta text about bananas", "b.txt", owner="bob", chat_id="chat-B"),
+    record("gamma text about grapes", "c.pdf", page=2),
+    record("delta text about dates", 'd "quoted".md'),
 ]
 
 
 @pytest.fixture
-async def seeded_kb(open_kb: OpenKB, fake_embeddings: Embeddings) -> KnowledgeBase:
-    kb = await open_kb(fake_embeddings)
-    texts = [t for t, _ in PASSAGES]
-    metadatas = [dict(m) for _, m in PASSAGES]
-    await kb.add_texts(texts, metadatas, [f"id{i}" for i in range(len(texts))])
+async def seeded_kb(lite_kb: MilvusKnowledgeBase) -> MilvusKnowledgeBase:
+    """`PASSAGES` on real Milvus Lite."""
+    await lite_kb.add_chunks(PASSAGES)
+    return lite_kb
+
+
+@pytest.fixture
+async def memory_kb(fake_embeddings: Embeddings) -> InMemoryKnowledgeBase:
+    """`PASSAGES` in the in-memory fake knowledge base."""
+    kb = InMemoryKnowledgeBase(embeddings=fake_embeddings)
+    await kb.add_chunks(PASSAGES)
     return kb
 
 

@@ -57,6 +57,10 @@ from core.store.schema import (
 logger = logging.getLogger(__name__)
 
 MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
+# Listings, counts and version checks must see every write and delete before them (on a
+# server, "Session" reads missed deletes made through the async client); searches, the hot
+# path, stay at the collection's "Session" level.
+READ_CONSISTENCY = "Strong"
 _NOT_METADATA = {PRIMARY_FIELD, TEXT_FIELD, VECTOR_FIELD, *SCALAR_FIELDS}
 
 
@@ -289,6 +293,7 @@ class MilvusKnowledgeBase:
                     output_fields=fields,
                     limit=limit,
                     timeout=self._timeout,
+                    consistency_level=READ_CONSISTENCY,
                     **self._query_filter(where),
                 )
             )
@@ -299,6 +304,7 @@ class MilvusKnowledgeBase:
                 self._collection,
                 output_fields=["count(*)"],
                 timeout=self._timeout,
+                consistency_level=READ_CONSISTENCY,
                 **self._query_filter(where),
             )
         return int(rows[0]["count(*)"]) if rows else 0

@@ -51,9 +51,9 @@ def report_lines(events: RecordingEmitter) -> dict[str, str]:
 
 
 @pytest.fixture
-def ingestor(fake_kb: KnowledgeBase) -> Ingestor:
+def ingestor(lite_kb: KnowledgeBase) -> Ingestor:
     options = IngestOptions(chunk_size=300, chunk_overlap=30, batch_size=4, max_file_bytes=65536)
-    return Ingestor(fake_kb, options)
+    return Ingestor(lite_kb, options)
 
 
 async def test_every_bad_file_gets_its_reason_and_good_ones_land(

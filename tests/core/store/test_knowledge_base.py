@@ -1,0 +1,279 @@
+"""The knowledge base on both backends: one suite, run on Milvus Lite and on a Milvus
+server (the `milvus` package's 2.3.5). Each subclass provides a `kb` fixture holding
+`PASSAGES` (tests/conftest.py); tests that write use owners of their own, so a class can
+share one collection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from pymilvus import MilvusClient, MilvusException
+
+from core.errors import StoreUnavailable
+from core.knowledge import (
+    LIBRARY_OWNER,
+    UNKNOWN_VERSION,
+    AccessScope,
+    DocumentKey,
+    Hit,
+    SearchMode,
+    SearchRequest,
+    StoredVersion,
+)
+from core.store import MilvusKnowledgeBase
+from core.store.connection import connection_args
+from core.store.schema import DIM_KEY, MODEL_KEY, SCHEMA_KEY
+from tests.conftest import PASSAGES, make_settings, record
+
+INJECTIONS = [
+    'x" or source != "',
+    "x' or source != '",
+    'x" || source like "%',
+    'a.txt" or chunk >= 0 or source == "',
+    "\\",
+    '"',
+]
+EVERYTHING = AccessScope.everything()
+ALICE = AccessScope.for_user("alice")
+
+
+async def search(
+    kb: MilvusKnowledgeBase,
+    query: str,
+    scope: AccessScope = EVERYTHING,
+    *,
+    mode: SearchMode = "similarity",
+    k: int = 10,
+    sources: tuple[str, ...] = (),
+) -> list[Hit]:
+    request = SearchRequest(
+        query=query, scope=scope, mode=mode, k=k, fetch_k=10, lambda_mult=0.5, sources=sources
+    )
+    return await kb.search(request)
+
+
+async def sources_found(kb: MilvusKnowledgeBase, *args: Any, **kwargs: Any) -> set[str]:
+    return {hit.source for hit in await search(kb, *args, **kwargs)}
+
+
+ALL_SOURCES = {c.document.source for c in PASSAGES}
+
+
+class KnowledgeBaseSuite:
+    __test__ = False
+
+    # ----- search and access scope --------------------------------------------------
+
+    async def test_everything_scope_finds_every_passage(self, kb: MilvusKnowledgeBase) -> None:
+        hits = await search(kb, "gamma text about grapes")
+        assert {h.source for h in hits} == ALL_SOURCES
+        first = hits[0]
+        assert (first.source, first.page, first.owner, first.chat_id) == (
+            "c.pdf",
+            2,
+            LIBRARY_OWNER,
+            None,
+        )
+        assert first.score == pytest.approx(1.0, abs=1e-3)
+        scores = [h.score or 0.0 for h in hits]
+        assert scores == sorted(scores, reverse=True)
+
+    @pytest.mark.parametrize("mode", ["similarity", "mmr"])
+    async def test_a_user_sees_own_documents_and_the_library(
+        self, kb: MilvusKnowledgeBase, mode: SearchMode
+    ) -> None:
+        found = await sources_found(kb, "beta text about bananas", ALICE, mode=mode)
+        assert found == {"a.txt", "c.pdf", 'd "quoted".md'}
+        bob = AccessScope.for_user("bob")
+        assert await sources_found(kb, "alpha", bob, mode=mode) == ALL_SOURCES - {"a.txt"}
+
+    @pytest.mark.parametrize("mode", ["similarity", "mmr"])
+    async def test_chat_and_library_scopes(self, kb: MilvusKnowledgeBase, mode: SearchMode) -> None:
+        chat = ALICE.in_chat("chat-A")
+        assert await sources_found(kb, "beta text about bananas", chat, mode=mode) == {"a.txt"}
+        assert await sources_found(kb, "alpha", ALICE.in_chat("chat-B"), mode=mode) == set()
+        library = AccessScope.library()
+        assert await sources_found(kb, "alpha", library, mode=mode) == {"c.pdf", 'd "quoted".md'}
+        assert await search(kb, "alpha", AccessScope(owners=()), mode=mode) == []
+
+    async def test_mmr_returns_k_distinct_passages_without_scores(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        hits = await search(kb, "alpha text about apples", mode="mmr", k=2)
+        assert len(hits) == 2 and hits[0].source == "a.txt"
+        assert len({h.text for h in hits}) == 2
+        assert all(h.score is None for h in hits)
+
+    async def test_filter_by_one_and_several_sources(self, kb: MilvusKnowledgeBase) -> None:
+        assert await sources_found(kb, "alpha", sources=("b.txt",)) == {"b.txt"}
+        several = await sources_found(kb, "alpha", mode="mmr", sources=("b.txt", "c.pdf"))
+        assert several == {"b.txt", "c.pdf"}
+        assert await sources_found(kb, "alpha", ALICE, sources=("b.txt",)) == set()
+
+    async def test_quotes_in_a_real_source_name_match_exactly(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        assert await sources_found(kb, "alpha", sources=('d "quoted".md',)) == {'d "quoted".md'}
+
+    @pytest.mark.parametrize("attack", INJECTIONS)
+    async def test_injection_attempts_match_nothing(
+        self, kb: MilvusKnowledgeBase, attack: str
+    ) -> None:
+        for mode in ("similarity", "mmr"):
+            assert await sources_found(kb, "alpha", sources=(attack,), mode=mode) == set()
+            assert await sources_found(kb, "alpha", sources=(attack, "x"), mode=mode) == set()
+            forged = AccessScope.for_user(attack)
+            found = await sources_found(kb, "alpha", forged, mode=mode)
+            assert found == {"c.pdf", 'd "quoted".md'}  # the library only
+            chat = AccessScope.everything().in_chat(attack)
+            assert await sources_found(kb, "alpha", chat, mode=mode) == set()
+
+    async def test_injection_in_a_removal_removes_nothing(self, kb: MilvusKnowledgeBase) -> None:
+        before = await kb.count(EVERYTHING)
+        for attack in [*INJECTIONS, "*"]:
+            assert await kb.remove_document(attack, EVERYTHING) == 0
+            assert await kb.remove_document("a.txt", AccessScope.for_user(attack)) == 0
+        assert await kb.count(EVERYTHING) == before
+
+    # ----- documents ----------------------------------------------------------------
+
+    async def test_listing_and_counting_are_scoped(self, kb: MilvusKnowledgeBase) -> None:
+        listed = {(d.source, d.owner, d.chat_id) for d in await kb.list_documents(ALICE)}
+        assert listed == {
+            ("a.txt", "alice", "chat-A"),
+            ("c.pdf", LIBRARY_OWNER, None),
+            ('d "quoted".md', LIBRARY_OWNER, None),
+        }
+        assert await kb.count(ALICE) == 3
+        assert await kb.count(ALICE.in_chat("chat-A")) == 1
+        assert await kb.count(AccessScope(owners=())) == 0
+        everyone = {d.source for d in await kb.list_documents(EVERYTHING)}
+        assert ALL_SOURCES <= everyone
+
+    async def test_versions_are_added_replaced_and_removed(self, kb: MilvusKnowledgeBase) -> None:
+        owner = f"victor-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "v.txt")
+        first = [
+            record(
+                f"first version part {i}", "v.txt", owner=owner, chunk=i, chunks=3, file_hash="h1"
+            )
+            for i in range(3)
+        ]
+        await kb.add_chunks(first)
+        assert await kb.stored_versions(doc) == [StoredVersion("h1", 3, 3)]
+        second = [
+            record(
+                f"second version part {i}", "v.txt", owner=owner, chunk=i, chunks=2, file_hash="h2"
+            )
+            for i in range(2)
+        ]
+        await kb.add_chunks(second)
+        versions = sorted(await kb.stored_versions(doc), key=lambda v: v.file_hash)
+        assert versions == [StoredVersion("h1", 3, 3), StoredVersion("h2", 2, 2)]
+
+        await kb.delete_other_versions(doc, keep="h2")
+        assert await kb.stored_versions(doc) == [StoredVersion("h2", 2, 2)]
+        mine = AccessScope.for_user(owner)
+        listed = [d for d in await kb.list_documents(mine) if d.owner == owner]
+        assert [(d.source, d.chunks) for d in listed] == [("v.txt", 2)]
+
+        other = AccessScope.for_user("someone-else")
+        assert await kb.remove_document("v.txt", other) == 0
+        assert await kb.remove_document("v.txt", mine) == 2
+        assert await kb.stored_versions(doc) == []
+
+    async def test_an_interrupted_write_shows_as_an_incomplete_version(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        owner = f"ivy-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "i.txt")
+        partial = [
+            record(f"part {i}", "i.txt", owner=owner, chunk=i, chunks=4, file_hash="h")
+            for i in (0, 1)
+        ]
+        await kb.add_chunks(partial)
+        (version,) = await kb.stored_versions(doc)
+        assert (version.declared, version.stored, version.complete) == (4, 2, False)
+        stray = record("older part 3", "i.txt", owner=owner, chunk=3, chunks=4, file_hash="old")
+        await kb.add_chunks([stray])
+        versions = await kb.stored_versions(doc)
+        assert StoredVersion(UNKNOWN_VERSION, 0, 1) in versions
+        await kb.delete_other_versions(doc, keep="h")
+        await kb.delete_version(doc, "h")
+        assert await kb.stored_versions(doc) == []
+
+    async def test_extra_metadata_round_trips(self, kb: MilvusKnowledgeBase) -> None:
+        owner = f"xena-{uuid.uuid4().hex[:6]}"
+        chunk = record("a page with a title", "t.html", owner=owner)
+        await kb.add_chunks([replace(chunk, extra={"title": "Cats"})])
+        (hit,) = await search(kb, "a page with a title", AccessScope(owners=(owner,)), k=1)
+        assert hit.extra == {"title": "Cats"}
+        assert "sparse" not in hit.extra and "vector" not in hit.extra
+
+    # ----- what the store is ----------------------------------------------------------
+
+    async def test_schema_version_and_embedding_are_recorded(self, kb: MilvusKnowledgeBase) -> None:
+        client = MilvusClient(**connection_args(kb._settings))
+        properties = client.describe_collection(kb.name)["properties"]
+        assert properties[SCHEMA_KEY] == "2"
+        assert properties[MODEL_KEY] == kb._settings.embedding_model_name
+        assert properties[DIM_KEY] == "16"
+
+    async def test_a_milvus_failure_is_one_clear_error(
+        self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        async def down(*args: Any, **kwargs: Any) -> Any:
+            raise MilvusException(message="connection refused by 10.0.0.7:19530")
+
+        monkeypatch.setattr(kb._store, "asimilarity_search_with_score", down)
+        with pytest.raises(StoreUnavailable) as info:
+            await search(kb, "alpha")
+        assert "Could not search the knowledge base" in str(info.value)
+        assert "10.0.0.7" not in str(info.value)
+
+
+@pytest.mark.integration
+class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
+    __test__ = True
+
+    @pytest.fixture
+    async def kb(self, seeded_kb: MilvusKnowledgeBase) -> MilvusKnowledgeBase:
+        return seeded_kb
+
+    async def test_capabilities(self, kb: MilvusKnowledgeBase) -> None:
+        caps = kb.capabilities
+        assert caps.backend == "milvus-lite" and caps.label.startswith("Milvus Lite 3.")
+        assert (caps.filter_templates, caps.bm25, caps.partition_key) == (False, True, True)
+        assert kb.keyword_search
+
+
+@pytest.mark.server
+@pytest.mark.asyncio(loop_scope="class")
+class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
+    """One collection for the class (creating one on a server takes seconds)."""
+
+    __test__ = True
+
+    @pytest_asyncio.fixture(scope="class", loop_scope="class")
+    async def kb(self, milvus_server_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+        settings = make_settings(
+            tmp_path_factory.mktemp("server"),
+            milvus_uri=milvus_server_uri,
+            milvus_collection=f"t_{uuid.uuid4().hex}",
+        )
+        kb = await MilvusKnowledgeBase.open(settings, DeterministicFakeEmbedding(size=16))
+        await kb.add_chunks(PASSAGES)
+        await kb.flush()
+        yield kb
+        await kb.close()
+
+    async def test_capabilities(self, kb: MilvusKnowledgeBase) -> None:
+        caps = kb.capabilities
+        assert (caps.backend, caps.label) == ("milvus", "Milvus 2.3.5")
+        assert (caps.filter_templates, caps.bm25, caps.partition_key) == (False, False, True)
+        assert not kb.keyword_search  # dense only: 2.3.5 has no BM25 function

@@ -1,0 +1,129 @@
+"""An in-memory knowledge base with the same protocol as the Milvus one, for chain and UI
+tests: cosine similarity over deterministic fake embeddings, scope and source filters in
+Python, MMR with LangChain's `maximal_marginal_relevance`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from core.knowledge import (
+    AccessScope,
+    Capabilities,
+    ChunkRecord,
+    DocumentInfo,
+    DocumentKey,
+    Hit,
+    SearchRequest,
+    StoredVersion,
+)
+
+FAKE_CAPABILITIES = Capabilities(
+    backend="milvus-lite",
+    version="in-memory",
+    filter_templates=False,
+    bm25=False,
+    sparse_vectors=False,
+    partition_key=True,
+)
+
+
+@dataclass
+class InMemoryKnowledgeBase:
+    """Satisfies `core.knowledge.KnowledgeBase`; `searches` records every request."""
+
+    embeddings: Embeddings = field(default_factory=lambda: DeterministicFakeEmbedding(size=16))
+    name: str = "memory"
+    capabilities: Capabilities = FAKE_CAPABILITIES
+    keyword_search: bool = False
+    chunks: dict[str, tuple[ChunkRecord, list[float]]] = field(default_factory=dict)
+    searches: list[SearchRequest] = field(default_factory=list)
+    closed: bool = False
+
+    async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None:
+        vectors = await self.embeddings.aembed_documents([c.text for c in chunks])
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            self.chunks[chunk.id] = (chunk, vector)
+
+    async def search(self, request: SearchRequest) -> list[Hit]:
+        self.searches.append(request)
+        candidates = [
+            (chunk, vector)
+            for chunk, vector in self.chunks.values()
+            if request.scope.allows(owner=chunk.document.owner, chat_id=chunk.chat_id)
+            and (not request.sources or chunk.document.source in request.sources)
+        ]
+        if not candidates:
+            return []
+        query = np.array(await self.embeddings.aembed_query(request.query))
+        matrix = np.array([vector for _, vector in candidates])
+        scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
+        order = [int(i) for i in np.argsort(-scores, kind="stable")]
+        if request.mode == "mmr":
+            pool = order[: request.fetch_k]
+            picked = maximal_marginal_relevance(
+                query, [candidates[i][1] for i in pool], request.lambda_mult, request.k
+            )
+            return [_hit(candidates[pool[i]][0], None) for i in picked]
+        return [_hit(candidates[i][0], float(scores[i])) for i in order[: request.k]]
+
+    async def count(self, scope: AccessScope) -> int:
+        return sum(1 for chunk, _ in self.chunks.values() if _visible(chunk, scope))
+
+    async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]:
+        mine = [c for c, _ in self.chunks.values() if c.document == document]
+        hashes = {c.file_hash: c.chunks for c in mine}
+        return [
+            StoredVersion(h, declared, sum(1 for c in mine if c.file_hash == h))
+            for h, declared in hashes.items()
+        ]
+
+    async def delete_version(self, document: DocumentKey, file_hash: str) -> None:
+        self._drop(lambda c: c.document == document and c.file_hash == file_hash)
+
+    async def delete_other_versions(self, document: DocumentKey, keep: str) -> None:
+        self._drop(lambda c: c.document == document and c.file_hash != keep)
+
+    async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]:
+        firsts = [c for c, _ in self.chunks.values() if c.chunk == 0 and _visible(c, scope)]
+        docs = [
+            DocumentInfo(c.document.source, c.document.owner, c.chunks, c.added_at, c.chat_id)
+            for c in firsts
+        ]
+        return sorted(docs, key=lambda d: (-(d.added_at or 0), d.source, d.owner))
+
+    async def remove_document(self, source: str, scope: AccessScope) -> int:
+        before = len(self.chunks)
+        self._drop(lambda c: c.document.source == source and _visible(c, scope))
+        return before - len(self.chunks)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def _drop(self, doomed: Callable[[ChunkRecord], bool]) -> None:
+        for chunk_id in [i for i, (c, _) in self.chunks.items() if doomed(c)]:
+            del self.chunks[chunk_id]
+
+
+def _visible(chunk: ChunkRecord, scope: AccessScope) -> bool:
+    return scope.allows(owner=chunk.document.owner, chat_id=chunk.chat_id)
+
+
+def _hit(chunk: ChunkRecord, score: float | None) -> Hit:
+    return Hit(
+        text=chunk.text,
+        source=chunk.document.source,
+        owner=chunk.document.owner,
+        chunk=chunk.chunk,
+        page=chunk.page,
+        score=round(score, 4) if score is not None else None,
+        chat_id=chunk.chat_id,
+        extra=dict(chunk.extra),
+    )
