@@ -91,7 +91,9 @@ class InMemoryKnowledgeBase:
     async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]:
         firsts = [c for c, _ in self.chunks.values() if c.chunk == 0 and _visible(c, scope)]
         docs = [
-            DocumentInfo(c.document.source, c.document.owner, c.chunks, c.added_at, c.chat_id)
+            DocumentInfo(
+                c.document.source, c.document.owner, c.chunks, c.added_at or None, c.chat_id
+            )
             for c in firsts
         ]
         return sorted(docs, key=lambda d: (-(d.added_at or 0), d.source, d.owner))

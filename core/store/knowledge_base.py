@@ -64,6 +64,24 @@ READ_CONSISTENCY = "Strong"
 _NOT_METADATA = {PRIMARY_FIELD, TEXT_FIELD, VECTOR_FIELD, *SCALAR_FIELDS}
 
 
+def store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
+    """How langchain-milvus is set up over one of our collections: the dense vector field
+    with our index and search parameters, metadata in typed and dynamic fields."""
+    return {
+        "collection_name": collection,
+        "connection_args": connection_args(settings),
+        "consistency_level": "Session",
+        "index_params": DENSE_INDEX,
+        "search_params": DENSE_SEARCH,
+        "primary_field": PRIMARY_FIELD,
+        "text_field": TEXT_FIELD,
+        "vector_field": VECTOR_FIELD,
+        "enable_dynamic_field": True,
+        # No constructor `timeout`: langchain-milvus 0.4 then passes it twice to some
+        # inserts. Timeouts go with each call instead.
+    }
+
+
 class MilvusKnowledgeBase:
     """One collection, seen through the app's vocabulary. Build it with `open`."""
 
@@ -120,18 +138,7 @@ class MilvusKnowledgeBase:
                         timeout=timeout,
                     )
                 store = CoalescingMilvus(
-                    embedding_function=embeddings,
-                    collection_name=name,
-                    connection_args=connection_args(settings),
-                    consistency_level="Session",
-                    index_params=DENSE_INDEX,
-                    search_params=DENSE_SEARCH,
-                    primary_field=PRIMARY_FIELD,
-                    text_field=TEXT_FIELD,
-                    vector_field=VECTOR_FIELD,
-                    enable_dynamic_field=True,
-                    # No constructor `timeout`: langchain-milvus 0.4 then passes it twice
-                    # to some inserts. Timeouts go with each call instead.
+                    embedding_function=embeddings, **store_kwargs(settings, name)
                 )
             return client, capabilities, layout, store
 

@@ -73,6 +73,7 @@ def migrate(
     if not client.has_collection(collection, timeout=timeout):
         if _copy_complete(client, staging, collection, timeout):
             client.rename_collection(staging, collection, timeout=timeout)
+            client.load_collection(collection, timeout=timeout)  # a rename releases it
             return MigrationReport(
                 collection,
                 "finished-interrupted",
@@ -116,7 +117,7 @@ def migrate(
     backup = _free_backup_name(client, collection, timeout)
     client.rename_collection(collection, backup, timeout=timeout)
     client.rename_collection(staging, collection, timeout=timeout)
-    client.load_collection(collection, timeout=timeout)
+    client.load_collection(collection, timeout=timeout)  # a rename releases it
     return MigrationReport(collection, "migrated", total, backup=backup)
 
 

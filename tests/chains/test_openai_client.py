@@ -8,34 +8,38 @@ from typing import Any
 
 import pytest
 from langchain_core.embeddings import Embeddings
-from langchain_core.runnables import Runnable
 
 from chains.errors import explain
-from chains.rag import build_rag_chain, rag_input
+from chains.rag import RagChain, RagInput, build_rag_chain
+from chains.rag import rag_input as scoped_input
 from chains.retriever import PassageRetriever
 from core.errors import ModelUnavailable
+from core.knowledge import AccessScope
 from core.providers import build_chat_model
-from core.store import KnowledgeBase
 from tests.conftest import PromptRecorder, make_settings
+from tests.fakes import InMemoryKnowledgeBase
 from tests.openai_standin import DEFAULT_ANSWER, OpenAIStandIn
 
-pytestmark = pytest.mark.integration
+
+def rag_input(question: str, **kwargs: Any) -> RagInput:
+    """The chain's input, searching everything (these tests are about the model)."""
+    return scoped_input(question, scope=AccessScope.everything(), **kwargs)
 
 
 def chain_for(
-    kb: KnowledgeBase, server: OpenAIStandIn, tmp_path: Path, **settings: object
-) -> Runnable[dict[str, Any], dict[str, Any]]:
+    kb: InMemoryKnowledgeBase, server: OpenAIStandIn, tmp_path: Path, **settings: object
+) -> RagChain:
     model = build_chat_model(
         make_settings(tmp_path, openai_base_url=server.base_url, llm_model="standin", **settings)
     )
     assert model is not None
-    return build_rag_chain(PassageRetriever(kb), model)
+    return build_rag_chain(PassageRetriever(searcher=kb), model)
 
 
 async def test_answer_streams_through_the_real_client(
-    seeded_kb: KnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
+    memory_kb: InMemoryKnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
 ) -> None:
-    chain = chain_for(seeded_kb, openai_standin, tmp_path)
+    chain = chain_for(memory_kb, openai_standin, tmp_path)
     tokens = [
         chunk["answer"]
         async for chunk in chain.astream(rag_input("alpha text about apples"))
@@ -49,10 +53,10 @@ async def test_answer_streams_through_the_real_client(
 
 
 async def test_server_errors_are_retried_a_bounded_number_of_times(
-    seeded_kb: KnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
+    memory_kb: InMemoryKnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
 ) -> None:
     openai_standin.mode = "error"
-    chain = chain_for(seeded_kb, openai_standin, tmp_path, openai_max_retries=2)
+    chain = chain_for(memory_kb, openai_standin, tmp_path, openai_max_retries=2)
     with pytest.raises(Exception) as info:
         async for _ in chain.astream(rag_input("alpha text about apples")):
             pass
@@ -63,10 +67,10 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(
 
 
 async def test_a_hanging_model_times_out_with_a_clear_message(
-    seeded_kb: KnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
+    memory_kb: InMemoryKnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
 ) -> None:
     openai_standin.mode = "slow"
-    chain = chain_for(seeded_kb, openai_standin, tmp_path, openai_timeout=0.5, openai_max_retries=1)
+    chain = chain_for(memory_kb, openai_standin, tmp_path, openai_timeout=0.5, openai_max_retries=1)
     started = time.monotonic()
     with pytest.raises(Exception) as info:
         async for _ in chain.astream(rag_input("alpha text about apples")):
@@ -77,7 +81,7 @@ async def test_a_hanging_model_times_out_with_a_clear_message(
 
 
 async def test_unreachable_model_says_so(
-    seeded_kb: KnowledgeBase, tmp_path: Path, fake_embeddings: Embeddings
+    memory_kb: InMemoryKnowledgeBase, tmp_path: Path, fake_embeddings: Embeddings
 ) -> None:
     from tests.conftest import free_port
 
@@ -89,7 +93,7 @@ async def test_unreachable_model_says_so(
         )
     )
     assert model is not None
-    chain = build_rag_chain(PassageRetriever(seeded_kb), model)
+    chain = build_rag_chain(PassageRetriever(searcher=memory_kb), model)
     with pytest.raises(Exception) as info:
         async for _ in chain.astream(rag_input("alpha text about apples")):
             pass
@@ -97,11 +101,11 @@ async def test_unreachable_model_says_so(
 
 
 async def test_condense_goes_through_the_client_too(
-    seeded_kb: KnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
+    memory_kb: InMemoryKnowledgeBase, openai_standin: OpenAIStandIn, tmp_path: Path
 ) -> None:
     from langchain_core.messages import AIMessage, HumanMessage
 
-    chain = chain_for(seeded_kb, openai_standin, tmp_path)
+    chain = chain_for(memory_kb, openai_standin, tmp_path)
     recorder = PromptRecorder()
     history = [HumanMessage("Tell me about apples"), AIMessage("They grow on trees [1].")]
     standalone = ""

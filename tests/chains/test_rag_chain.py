@@ -1,4 +1,4 @@
-"""The RAG chain on a real Milvus Lite collection with fake embeddings and fake chat models."""
+"""The RAG chain over the in-memory fake knowledge base, with fake chat models."""
 
 from __future__ import annotations
 
@@ -8,27 +8,31 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 
-from chains.formatting import EMPTY_KB_ANSWER, NO_MODEL_NOTICE
+from chains.formatting import EMPTY_KB_ANSWER, NO_MODEL_NOTICE, NOTHING_FOUND_ANSWER
 from chains.options import SearchOptions
-from chains.rag import build_rag_chain, rag_input
+from chains.rag import RagChain, RagChunk, RagInput, build_rag_chain, rag_input
 from chains.retriever import PassageRetriever, Retrieval
-from core.store import KnowledgeBase
+from core.knowledge import AccessScope
 from tests.conftest import PromptRecorder
+from tests.fakes import InMemoryKnowledgeBase
 
-pytestmark = pytest.mark.integration
+EVERYTHING = AccessScope.everything()
 
 
 def fake_model(*replies: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
 
 
-async def run(
-    chain: Any, inputs: dict[str, Any], **config: Any
-) -> tuple[Retrieval, list[str], str]:
+def chain_over(kb: InMemoryKnowledgeBase, model: GenericFakeChatModel | None) -> RagChain:
+    return build_rag_chain(PassageRetriever(searcher=kb), model)
+
+
+async def run(chain: RagChain, inputs: RagInput, **config: Any) -> tuple[Retrieval, list[str], str]:
     retrieval: Retrieval | None = None
     tokens: list[str] = []
     standalone = ""
-    async for chunk in chain.astream(inputs, config or None):
+    chunk: RagChunk
+    async for chunk in chain.astream(inputs, config or None):  # type: ignore[arg-type]
         retrieval = chunk.get("retrieval", retrieval)
         standalone = chunk.get("standalone", standalone)
         if "answer" in chunk:
@@ -37,12 +41,12 @@ async def run(
     return retrieval, tokens, standalone
 
 
-async def test_citations_number_the_retrieved_passages(seeded_kb: KnowledgeBase) -> None:
+async def test_citations_number_the_retrieved_passages(memory_kb: InMemoryKnowledgeBase) -> None:
     recorder = PromptRecorder()
-    chain = build_rag_chain(PassageRetriever(seeded_kb), fake_model("Grapes are fruit [1]."))
+    chain = chain_over(memory_kb, fake_model("Grapes are fruit [1]."))
     retrieval, tokens, _ = await run(
         chain,
-        rag_input("gamma text about grapes", options=SearchOptions(k=3)),
+        rag_input("gamma text about grapes", options=SearchOptions(k=3), scope=EVERYTHING),
         callbacks=[recorder],
     )
     assert [p.n for p in retrieval.passages] == [1, 2, 3]
@@ -59,13 +63,13 @@ async def test_citations_number_the_retrieved_passages(seeded_kb: KnowledgeBase)
         assert f'<passage n="{p.n}" source="' in system and p.text in system
 
 
-async def test_follow_up_is_condensed_before_retrieval(seeded_kb: KnowledgeBase) -> None:
+async def test_follow_up_is_condensed_before_retrieval(memory_kb: InMemoryKnowledgeBase) -> None:
     recorder = PromptRecorder()
     model = fake_model("beta text about bananas", "Bananas [1].")
-    chain = build_rag_chain(PassageRetriever(seeded_kb), model)
+    chain = chain_over(memory_kb, model)
     history = [HumanMessage("Tell me about bananas"), AIMessage("They are yellow [1].")]
     retrieval, tokens, standalone = await run(
-        chain, rag_input("and what else?", history=history), callbacks=[recorder]
+        chain, rag_input("and what else?", history=history, scope=EVERYTHING), callbacks=[recorder]
     )
     assert standalone == "beta text about bananas"
     assert retrieval.query == "beta text about bananas"
@@ -77,40 +81,37 @@ async def test_follow_up_is_condensed_before_retrieval(seeded_kb: KnowledgeBase)
     assert "".join(tokens) == "Bananas [1]."
 
 
-async def test_no_condensing_without_history(seeded_kb: KnowledgeBase) -> None:
+async def test_no_condensing_without_history(memory_kb: InMemoryKnowledgeBase) -> None:
     recorder = PromptRecorder()
-    chain = build_rag_chain(PassageRetriever(seeded_kb), fake_model("Answer [1]."))
-    _, _, standalone = await run(chain, rag_input("alpha text about apples"), callbacks=[recorder])
+    chain = chain_over(memory_kb, fake_model("Answer [1]."))
+    _, _, standalone = await run(
+        chain, rag_input("alpha text about apples", scope=EVERYTHING), callbacks=[recorder]
+    )
     assert standalone == "alpha text about apples"
     assert len(recorder.calls) == 1
 
 
-async def test_mmr_setting_reaches_amax_marginal_relevance_search(
-    seeded_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+async def test_mmr_setting_and_scope_reach_the_knowledge_base(
+    memory_kb: InMemoryKnowledgeBase,
 ) -> None:
-    calls: list[dict[str, Any]] = []
-    real = seeded_kb.store.amax_marginal_relevance_search
-
-    async def spy(query: str, **kwargs: Any) -> Any:
-        calls.append({"query": query, **kwargs})
-        return await real(query, **kwargs)
-
-    monkeypatch.setattr(seeded_kb.store, "amax_marginal_relevance_search", spy)
-    chain = build_rag_chain(PassageRetriever(seeded_kb), None)
+    chain = chain_over(memory_kb, None)
     options = SearchOptions(search_type="mmr", k=2, fetch_k=4, lambda_mult=0.3)
-    retrieval, _, _ = await run(chain, rag_input("alpha text about apples", options=options))
-    assert len(calls) == 1
-    assert calls[0]["query"] == "alpha text about apples"
-    assert (calls[0]["k"], calls[0]["fetch_k"], calls[0]["lambda_mult"]) == (2, 4, 0.3)
+    scope = AccessScope.for_user("alice")
+    retrieval, _, _ = await run(
+        chain, rag_input("alpha text about apples", options=options, scope=scope)
+    )
+    (request,) = memory_kb.searches
+    assert request.query == "alpha text about apples" and request.scope == scope
+    assert (request.mode, request.k, request.fetch_k, request.lambda_mult) == ("mmr", 2, 4, 0.3)
     assert retrieval.search_type == "mmr"
     assert len(retrieval.passages) == 2
     assert retrieval.passages[0].source == "a.txt"
     assert all(p.score is None for p in retrieval.passages)
 
 
-async def test_retrieval_only_mode_shows_cited_passages(seeded_kb: KnowledgeBase) -> None:
-    chain = build_rag_chain(PassageRetriever(seeded_kb), None)
-    retrieval, tokens, _ = await run(chain, rag_input("alpha text about apples"))
+async def test_retrieval_only_mode_shows_cited_passages(memory_kb: InMemoryKnowledgeBase) -> None:
+    chain = chain_over(memory_kb, None)
+    retrieval, tokens, _ = await run(chain, rag_input("alpha text about apples", scope=EVERYTHING))
     answer = "".join(tokens)
     assert answer.startswith(NO_MODEL_NOTICE)
     assert "OPENAI_API_KEY" in answer and "OPENAI_BASE_URL" in answer
@@ -119,9 +120,18 @@ async def test_retrieval_only_mode_shows_cited_passages(seeded_kb: KnowledgeBase
     assert 'd "quoted".md' in answer
 
 
-async def test_empty_knowledge_base_says_so(open_kb: Any, fake_embeddings: Any) -> None:
-    kb = await open_kb(fake_embeddings)
-    chain = build_rag_chain(PassageRetriever(kb), fake_model("unused"))
-    retrieval, tokens, _ = await run(chain, rag_input("anything"))
+async def test_empty_knowledge_base_says_so() -> None:
+    chain = chain_over(InMemoryKnowledgeBase(), fake_model("unused"))
+    retrieval, tokens, _ = await run(chain, rag_input("anything", scope=EVERYTHING))
     assert retrieval.passages == []
     assert "".join(tokens) == EMPTY_KB_ANSWER
+
+
+async def test_nothing_in_this_chat_is_not_an_empty_knowledge_base(
+    memory_kb: InMemoryKnowledgeBase,
+) -> None:
+    chain = chain_over(memory_kb, fake_model("unused"))
+    scope = AccessScope.for_user("carol").in_chat("a chat without uploads")
+    retrieval, tokens, _ = await run(chain, rag_input("anything", scope=scope))
+    assert retrieval.passages == []
+    assert "".join(tokens) == NOTHING_FOUND_ANSWER

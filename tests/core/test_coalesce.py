@@ -12,8 +12,12 @@ from langchain_milvus import Milvus
 
 from core.batched_embeddings import CoalescingEmbeddings
 from core.coalesce import Coalescer
+from core.knowledge import LIBRARY_OWNER, AccessScope
 from core.settings import Settings
-from core.store import KnowledgeBase, KnowledgeStore, _store_kwargs
+from core.store import MilvusKnowledgeBase
+from core.store.coalescing import CoalescingMilvus, merge_filters
+from core.store.knowledge_base import store_kwargs
+from tests.conftest import record
 
 
 class Recorder:
@@ -92,15 +96,23 @@ async def test_coalesced_embeddings_equal_direct_ones() -> None:
 def plain_milvus(settings: Settings, collection: str) -> Milvus:
     return Milvus(
         embedding_function=DeterministicFakeEmbedding(size=16),
-        **_store_kwargs(settings, collection),
+        **store_kwargs(settings, collection),
     )
 
 
+def without_sparse(found: list[Any]) -> list[Any]:
+    """Plain langchain-milvus also returns the BM25 sparse vector as metadata; ours not."""
+    for item in found:
+        doc = item[0] if isinstance(item, tuple) else item
+        doc.metadata.pop("sparse", None)
+    return found
+
+
 @pytest.mark.integration
-async def test_coalesced_searches_equal_uncoalesced(seeded_kb: KnowledgeBase) -> None:
-    store = seeded_kb.store
+async def test_coalesced_searches_equal_uncoalesced(seeded_kb: MilvusKnowledgeBase) -> None:
+    store = seeded_kb._store
     await seeded_kb.flush()
-    plain = await asyncio.to_thread(plain_milvus, seeded_kb.settings, seeded_kb.collection)
+    plain = await asyncio.to_thread(plain_milvus, seeded_kb._settings, seeded_kb.name)
     queries = [f"{w} text about things {i}" for i in range(10) for w in ("alpha", "beta", "gamma")]
     expr = 'source != "b.txt"'
 
@@ -108,7 +120,7 @@ async def test_coalesced_searches_equal_uncoalesced(seeded_kb: KnowledgeBase) ->
         before = store._searches.batches
         coalesced = await asyncio.gather(*(getattr(store, method)(q, **kwargs) for q in queries))
         assert store._searches.batches - before < len(queries) / 2, "searches were not batched"
-        alone = [await getattr(plain, method)(q, **kwargs) for q in queries]
+        alone = [without_sparse(await getattr(plain, method)(q, **kwargs)) for q in queries]
         return coalesced, alone
 
     coalesced, alone = await both("asimilarity_search_with_score", k=3)
@@ -125,12 +137,17 @@ async def test_coalesced_searches_equal_uncoalesced(seeded_kb: KnowledgeBase) ->
 async def test_concurrent_single_document_adds_become_batched_writes(
     open_kb: Any, fake_embeddings: Any
 ) -> None:
-    kb: KnowledgeBase = await open_kb(fake_embeddings)
-    await kb.add_texts(["seed"], [{"source": "seed", "chunk": 0}], ["seed"])
-    store = kb.store
-    assert isinstance(store, KnowledgeStore)
+    kb: MilvusKnowledgeBase = await open_kb(fake_embeddings)
+    seed = record("seed", "seed")
+    await kb.add_chunks([seed])
+    store = kb._store
+    assert isinstance(store, CoalescingMilvus)
+    metadata = {"owner": LIBRARY_OWNER, "chat_id": "", "page": 0, "chunk": 0, "chunks": 1}
     docs = [
-        Document(page_content=f"document {i}", metadata={"source": f"s{i}", "chunk": 0})
+        Document(
+            page_content=f"document {i}",
+            metadata={**metadata, "source": f"s{i}", "file_hash": "h", "added_at": 0},
+        )
         for i in range(50)
     ]
     ids = await asyncio.gather(
@@ -138,24 +155,22 @@ async def test_concurrent_single_document_adds_become_batched_writes(
     )
     assert ids == [[f"id{i}"] for i in range(50)]
     assert store._inserts.batches < 10
-    assert await kb.count() == 51
+    assert await kb.count(AccessScope.everything()) == 51
 
     deleted = await asyncio.gather(*(store.adelete(expr=f'pk == "id{i}"') for i in range(0, 50, 2)))
     assert all(deleted)
     assert store._deletes.batches < 10
-    left = {r["pk"] for r in await kb.query(None, ["pk"])}
-    assert left == {"seed"} | {f"id{i}" for i in range(1, 50, 2)}
+    left = {d.source for d in await kb.list_documents(AccessScope.everything())}
+    assert left == {"seed"} | {f"s{i}" for i in range(1, 50, 2)}
 
 
 def test_merged_delete_filters_match_the_same_rows() -> None:
-    from core.store import _merge_filters
-
-    assert _merge_filters(['pk == "a"']) == 'pk == "a"'
-    assert _merge_filters(['pk == "a"', 'pk == "b\\"c"']) == 'pk in ["a", "b\\"c"]'
-    assert _merge_filters(["chunk == 1", "chunk == -2"]) == "chunk in [1, -2]"
-    assert _merge_filters(['pk == "a"', 'source == "b"']) == '(pk == "a") or (source == "b")'
+    assert merge_filters(['pk == "a"']) == 'pk == "a"'
+    assert merge_filters(['pk == "a"', 'pk == "b\\"c"']) == 'pk in ["a", "b\\"c"]'
+    assert merge_filters(["chunk == 1", "chunk == -2"]) == "chunk in [1, -2]"
+    assert merge_filters(['pk == "a"', 'source == "b"']) == '(pk == "a") or (source == "b")'
     tricky = 'pk == "a" or pk != "b"'
-    assert _merge_filters([tricky, 'pk == "c"']) == f'({tricky}) or (pk == "c")'
+    assert merge_filters([tricky, 'pk == "c"']) == f'({tricky}) or (pk == "c")'
 
 
 class OrderRecorder(DeterministicFakeEmbedding):

@@ -34,10 +34,14 @@ def test_arguments_override_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert (settings.ingest_batch_size, settings.ingest_concurrency) == (16, 4)
 
 
-def test_paths_are_required(capsys: pytest.CaptureFixture[str]) -> None:
+def test_paths_are_required_unless_migrating(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        build_parser().parse_args([])
+        main([])
     assert info.value.code == 2
+    assert "give at least one PATH (or --migrate)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["docs", "--drop-backup"])
+    assert "--drop-backup goes with --migrate" in capsys.readouterr().err
 
 
 def test_bad_settings_exit_with_a_message(

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from core.knowledge import LIBRARY_OWNER, AccessScope, SearchRequest
 from core.settings import Settings
-from core.store import KnowledgeBase
+from core.store import MilvusKnowledgeBase
+from core.store.connection import connection_args
 from ingest.cli import EXIT_ERROR, EXIT_FILES_FAILED, EXIT_OK, main
 from tests.samples import BINARY_BYTES, CORRUPT_PDF, docx_bytes, pdf_bytes, write
 
@@ -54,12 +56,23 @@ def ingest(*args: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def stored_rows(settings: Settings, embeddings: Embeddings) -> list[dict[str, Any]]:
-    async def fetch() -> list[dict[str, Any]]:
-        kb = await KnowledgeBase.open(settings, embeddings)
-        return await kb.query(None, ["source", "page", "chunk", "chunks", "file_hash"])
+def stored_rows(settings: Settings) -> list[dict[str, Any]]:
+    """The stored rows as Milvus holds them (read with pymilvus directly)."""
+    from pymilvus import MilvusClient
 
-    return asyncio.run(fetch())
+    client = MilvusClient(**connection_args(settings))
+    try:
+        return list(
+            client.query(
+                settings.milvus_collection,
+                filter="",
+                output_fields=["source", "owner", "page", "chunk", "chunks", "file_hash"],
+                limit=1000,
+                consistency_level="Strong",
+            )
+        )
+    finally:
+        client.close()
 
 
 def test_folder_of_mixed_files(env: Settings, tmp_path: Path, local_embeddings: Embeddings) -> None:
@@ -72,48 +85,51 @@ def test_folder_of_mixed_files(env: Settings, tmp_path: Path, local_embeddings: 
         .splitlines()[-1]
         .startswith("Ingested 5 files (6 chunks written), 0 unchanged, 1 skipped, 0 failed in ")
     )
-    rows = stored_rows(env, local_embeddings)
+    rows = stored_rows(env)
     by_source: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_source.setdefault(row["source"], []).append(row)
     assert set(by_source) == {"guide.md", "notes/fruit.txt", "page.html", "report.pdf", "memo.docx"}
     assert sorted(r["page"] for r in by_source["report.pdf"]) == [1, 2]
-    assert all("page" not in r or r["page"] is None for r in by_source["guide.md"])
+    assert all(r["page"] == 0 for r in by_source["guide.md"])  # 0: no page
     assert all(len(str(r["file_hash"])) == 64 for r in rows)
+    assert {r["owner"] for r in rows} == {LIBRARY_OWNER}  # the CLI fills the shared library
 
     async def search() -> str:
-        kb = await KnowledgeBase.open(env, local_embeddings)
-        docs = await kb.store.asimilarity_search("Where is the office moving?", k=1)
-        return str(docs[0].metadata["source"])
+        kb = await MilvusKnowledgeBase.open(env, local_embeddings)
+        try:
+            question = "Where is the office moving?"
+            hits = await kb.search(
+                SearchRequest(question, AccessScope.everything(), "similarity", 1, 1, 0.5)
+            )
+        finally:
+            await kb.close()
+        return hits[0].source
 
     assert asyncio.run(search()) == "memo.docx"
 
 
-def test_reingest_unchanged_then_changed(
-    env: Settings, tmp_path: Path, local_embeddings: Embeddings
-) -> None:
+def test_reingest_unchanged_then_changed(env: Settings, tmp_path: Path) -> None:
     make_corpus(tmp_path / "corpus")
     assert ingest(str(tmp_path / "corpus"))[0] == EXIT_OK
-    before = stored_rows(env, local_embeddings)
+    before = stored_rows(env)
 
     code, out = ingest(str(tmp_path / "corpus"))
     assert code == EXIT_OK
     assert "Ingested 0 files (0 chunks written), 5 unchanged" in out
-    assert sorted(r["file_hash"] for r in stored_rows(env, local_embeddings)) == sorted(
+    assert sorted(r["file_hash"] for r in stored_rows(env)) == sorted(
         r["file_hash"] for r in before
     )
 
     write(tmp_path / "corpus" / "notes" / "fruit.txt", "Cherries are small and red.")
     code, out = ingest(str(tmp_path / "corpus"))
     assert "Ingested 1 files (1 chunks written), 4 unchanged" in out
-    fruit = [r for r in stored_rows(env, local_embeddings) if r["source"] == "notes/fruit.txt"]
+    fruit = [r for r in stored_rows(env) if r["source"] == "notes/fruit.txt"]
     assert len(fruit) == 1
     assert fruit[0]["file_hash"] not in {r["file_hash"] for r in before}
 
 
-def test_bad_files_among_good_ones(
-    env: Settings, tmp_path: Path, local_embeddings: Embeddings
-) -> None:
+def test_bad_files_among_good_ones(env: Settings, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     make_corpus(corpus)
     write(corpus / "broken.pdf", CORRUPT_PDF)
@@ -125,7 +141,7 @@ def test_bad_files_among_good_ones(
     assert "failed   empty.txt: the file is empty (0 bytes)" in out
     assert "failed   garbage.txt: binary data" in out
     assert ", 1 skipped, 3 failed in " in out
-    sources = {r["source"] for r in stored_rows(env, local_embeddings)}
+    sources = {r["source"] for r in stored_rows(env)}
     assert sources == {"guide.md", "notes/fruit.txt", "page.html", "report.pdf", "memo.docx"}
 
 
@@ -145,8 +161,8 @@ def test_wrong_embedding_dimension_is_a_clear_error(
     from langchain_core.embeddings import DeterministicFakeEmbedding
 
     async def build_with_fake() -> None:
-        kb = await KnowledgeBase.open(env, DeterministicFakeEmbedding(size=8))
-        await kb.add_texts(["made by another model"], [{"source": "x", "chunk": 0}], ["id0"])
+        kb = await MilvusKnowledgeBase.open(env, DeterministicFakeEmbedding(size=8))
+        await kb.close()
 
     asyncio.run(build_with_fake())
     write(tmp_path / "a.txt", "text")
@@ -188,7 +204,6 @@ def test_ingest_into_a_milvus_server(
     milvus_server_uri: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
-    local_embeddings: Embeddings,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MILVUS_URI", milvus_server_uri)
@@ -199,6 +214,6 @@ def test_ingest_into_a_milvus_server(
     assert code == EXIT_OK, out
     assert "Ingested 5 files (6 chunks written)" in out
     settings = Settings(_env_file=None)
-    assert len(stored_rows(settings, local_embeddings)) == 6
+    assert len(stored_rows(settings)) == 6
     code, out = ingest(str(tmp_path / "corpus"))
     assert "Ingested 0 files (0 chunks written), 5 unchanged" in out

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
-from core.filters import MilvusFilter
 from langchain_core.embeddings import Embeddings
 
-from core.store import KnowledgeBase
+from core.knowledge import (
+    LIBRARY_OWNER,
+    AccessScope,
+    ChunkRecord,
+    DocumentKey,
+    Hit,
+    SearchRequest,
+    StoredVersion,
+)
+from core.store import MilvusKnowledgeBase as KnowledgeBase
+from ingest.chunking import Origin
 from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
 from tests.conftest import OpenKB
 from tests.samples import pdf_bytes, write
@@ -24,8 +32,21 @@ def long_text(topic: str, sentences: int = 20) -> str:
     return "".join(f"Sentence {n} of the document about {topic}. " for n in range(sentences))
 
 
-async def rows(kb: KnowledgeBase, source: str) -> list[dict[str, Any]]:
-    return await kb.query(MilvusFilter.equals("source", source), ["chunk", "chunks", "file_hash"])
+EVERYTHING = AccessScope.everything()
+
+
+def _origin(document: DocumentKey) -> Origin:
+    return Origin(document, added_at=1)
+
+
+async def rows(kb: KnowledgeBase, source: str) -> list[Hit]:
+    """Every stored chunk of the library document `source`."""
+    request = SearchRequest(source, AccessScope.library(), "similarity", 100, 100, 0.5, (source,))
+    return await kb.search(request)
+
+
+async def versions(kb: KnowledgeBase, source: str) -> list[StoredVersion]:
+    return await kb.stored_versions(DocumentKey(LIBRARY_OWNER, source))
 
 
 async def test_add_then_unchanged_then_replaced(lite_kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -38,15 +59,16 @@ async def test_add_then_unchanged_then_replaced(lite_kb: KnowledgeBase, tmp_path
 
     again = await ingestor.ingest_file(path, "a.txt")
     assert (again.status, again.chunks) == ("unchanged", first.chunks)
-    assert await lite_kb.count() == first.chunks
+    assert await lite_kb.count(EVERYTHING) == first.chunks
 
     write(path, long_text("pears", 8))
     changed = await ingestor.ingest_file(path, "a.txt")
     assert changed.status == "replaced"
     stored = await rows(lite_kb, "a.txt")
-    assert len(stored) == changed.chunks == await lite_kb.count()
-    assert len({r["file_hash"] for r in stored}) == 1
-    assert sorted(r["chunk"] for r in stored) == list(range(changed.chunks))
+    assert len(stored) == changed.chunks == await lite_kb.count(EVERYTHING)
+    (version,) = await versions(lite_kb, "a.txt")
+    assert version.complete and version.stored == changed.chunks
+    assert sorted(h.chunk for h in stored) == list(range(changed.chunks))
 
 
 async def test_progress_is_reported_in_order(lite_kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -65,21 +87,19 @@ async def test_progress_is_reported_in_order(lite_kb: KnowledgeBase, tmp_path: P
 
 
 class FailingAfter:
-    """Wraps `kb.add_texts` to fail on the n-th call (an injected mid-write failure)."""
+    """Wraps `kb.add_chunks` to fail on the n-th call (an injected mid-write failure)."""
 
     def __init__(self, kb: KnowledgeBase, fail_on_call: int) -> None:
-        self.real = kb.add_texts
+        self.real = kb.add_chunks
         self.calls = 0
         self.fail_on_call = fail_on_call
 
-    async def __call__(
-        self, texts: list[str], metadatas: list[dict[str, Any]], ids: list[str]
-    ) -> None:
+    async def __call__(self, chunks: list[ChunkRecord]) -> None:
         self.calls += 1
         if self.calls == self.fail_on_call:
             await asyncio.sleep(0.05)  # let the other batches land first
             raise ConnectionError("milvus went away")
-        await self.real(texts, metadatas, ids)
+        await self.real(chunks)
 
 
 async def test_failed_write_leaves_nothing_half_written(
@@ -89,16 +109,20 @@ async def test_failed_write_leaves_nothing_half_written(
     old = write(tmp_path / "v1" / "doc.txt", long_text("version one", 10))
     kept = await ingestor.ingest_file(old, "doc.txt")
     assert kept.status == "added"
+    (kept_version,) = await versions(lite_kb, "doc.txt")
+    kept_hash = kept_version.file_hash
 
     new = write(tmp_path / "v2" / "doc.txt", long_text("version two", 40))
-    monkeypatch.setattr(lite_kb, "add_texts", FailingAfter(lite_kb, fail_on_call=3))
+    monkeypatch.setattr(lite_kb, "add_chunks", FailingAfter(lite_kb, fail_on_call=3))
     outcome = await ingestor.ingest_file(new, "doc.txt")
 
     assert outcome.status == "failed"
     assert "partial chunks were removed" in (outcome.reason or "")
     stored = await rows(lite_kb, "doc.txt")
     assert len(stored) == kept.chunks  # exactly the old version, nothing of the new one
-    assert {r["chunks"] for r in stored} == {kept.chunks}
+    assert await versions(lite_kb, "doc.txt") == [
+        StoredVersion(kept_hash, kept.chunks, kept.chunks)
+    ]
 
 
 async def test_failed_first_ingest_leaves_no_rows(
@@ -107,7 +131,7 @@ async def test_failed_first_ingest_leaves_no_rows(
     ingestor = Ingestor(lite_kb, OPTIONS)
     warm = await ingestor.ingest_file(write(tmp_path / "w.txt", "warm up"), "w.txt")
     assert warm.status == "added"
-    monkeypatch.setattr(lite_kb, "add_texts", FailingAfter(lite_kb, fail_on_call=2))
+    monkeypatch.setattr(lite_kb, "add_chunks", FailingAfter(lite_kb, fail_on_call=2))
     outcome = await ingestor.ingest_file(write(tmp_path / "b.txt", long_text("b", 40)), "b.txt")
     assert outcome.status == "failed"
     assert await rows(lite_kb, "b.txt") == []
@@ -116,8 +140,7 @@ async def test_failed_first_ingest_leaves_no_rows(
 async def test_many_files_at_once_on_a_new_collection_lose_nothing(
     lite_kb: KnowledgeBase, tmp_path: Path
 ) -> None:
-    """Concurrent first inserts must not race to create the collection."""
-    assert not lite_kb.exists
+    """Concurrent writes into a fresh collection are all kept."""
     files = [
         (write(tmp_path / f"f{i}.txt", long_text(f"topic {i}", 6)), f"f{i}.txt") for i in range(12)
     ]
@@ -126,7 +149,7 @@ async def test_many_files_at_once_on_a_new_collection_lose_nothing(
     )
     outcomes = await ingestor.ingest_many(files)
     assert all(o.status == "added" for o in outcomes), outcomes
-    assert await lite_kb.count() == sum(o.chunks for o in outcomes)
+    assert await lite_kb.count(EVERYTHING) == sum(o.chunks for o in outcomes)
 
 
 async def test_bad_files_do_not_spoil_good_ones(lite_kb: KnowledgeBase, tmp_path: Path) -> None:
@@ -143,8 +166,7 @@ async def test_bad_files_do_not_spoil_good_ones(lite_kb: KnowledgeBase, tmp_path
     assert by_source["empty.txt"].reason == "the file is empty (0 bytes)"
     assert by_source["big.txt"].reason == "the file is 3.0 MB, over the limit of 2 MB"
     assert await rows(lite_kb, "big.txt") == []
-    pages = await lite_kb.query(MilvusFilter.equals("source", "good.pdf"), ["page"])
-    assert sorted(r["page"] for r in pages) == [1, 2]
+    assert sorted(h.page or 0 for h in await rows(lite_kb, "good.pdf")) == [1, 2]
 
 
 async def test_embedding_mismatch_is_a_clear_error(
@@ -161,3 +183,42 @@ async def test_embedding_mismatch_is_a_clear_error(
     message = str(info.value)
     assert "16-dimensional" in message and "32-dimensional" in message
     assert "--drop" in message
+
+
+async def test_owners_have_their_own_documents_of_the_same_name(
+    lite_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    ingestor = Ingestor(lite_kb, OPTIONS)
+    ada = await ingestor.ingest_file(
+        write(tmp_path / "a" / "n.md", "Ada's notes."), "n.md", owner="ada"
+    )
+    bob = await ingestor.ingest_file(
+        write(tmp_path / "b" / "n.md", "Bob's notes."), "n.md", owner="bob", chat_id="c-b"
+    )
+    same = await ingestor.ingest_file(
+        write(tmp_path / "c" / "n.md", "Ada's notes."), "n.md", owner="bob"
+    )
+    assert (ada.status, bob.status, same.status) == ("added", "added", "replaced")
+    listed = await lite_kb.list_documents(EVERYTHING)
+    assert sorted((d.owner, d.source) for d in listed) == [("ada", "n.md"), ("bob", "n.md")]
+    assert await lite_kb.count(AccessScope.for_user("ada")) == 1
+
+
+async def test_leftovers_of_an_interrupted_run_are_replaced(
+    lite_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    ingestor = Ingestor(lite_kb, OPTIONS)
+    path = write(tmp_path / "doc.txt", long_text("resumed", 12))
+    complete = await ingestor.ingest_file(path, "doc.txt")
+    (version,) = await versions(lite_kb, "doc.txt")
+    # a killed run of the same file left its first two chunks only
+    doc = DocumentKey(LIBRARY_OWNER, "doc.txt")
+    await lite_kb.delete_version(doc, version.file_hash)
+    partial = [c for c in ingestor._prepare(path, _origin(doc)).chunks if c.chunk < 2]
+    await lite_kb.add_chunks(partial)
+    assert (await versions(lite_kb, "doc.txt"))[0].complete is False
+
+    again = await ingestor.ingest_file(path, "doc.txt")
+    assert (again.status, again.chunks) == ("added", complete.chunks)
+    (restored,) = await versions(lite_kb, "doc.txt")
+    assert restored.complete and restored.stored == complete.chunks

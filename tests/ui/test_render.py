@@ -1,13 +1,15 @@
 from chains.options import SearchOptions
 from chains.retriever import Passage, Retrieval
-from core.store import DocumentInfo
+from core.knowledge import LIBRARY_OWNER, DocumentInfo
 from tests.ui.conftest import RecordingEmitter
 from ui.chat_settings import options_from_settings
 from ui.render import citation_elements, cited_numbers, retrieval_summary, welcome_text
 
 
 def test_welcome_names_the_documents_and_the_mode() -> None:
-    docs = [DocumentInfo(source=f"d{i}.md", chunks=2, added_at=1) for i in range(7)]
+    docs = [
+        DocumentInfo(source=f"d{i}.md", owner=LIBRARY_OWNER, chunks=2, added_at=1) for i in range(7)
+    ]
     text = welcome_text(docs, 14, model_name=None)
     assert "**7 documents** (14 chunks)" in text and "and 2 more" in text
     assert "No language model is configured" in text

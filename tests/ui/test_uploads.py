@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core.filters import MilvusFilter
 
-from core.store import KnowledgeBase
+from core.knowledge import AccessScope, Hit, KnowledgeBase, SearchRequest
+from core.store import MilvusKnowledgeBase
 from ingest.pipeline import IngestOptions, Ingestor
 from tests.samples import (
     BINARY_BYTES,
@@ -50,8 +50,14 @@ def report_lines(events: RecordingEmitter) -> dict[str, str]:
     return lines
 
 
+async def hits(kb: KnowledgeBase, source: str) -> list[Hit]:
+    """Every stored chunk of `source`, whoever owns it."""
+    request = SearchRequest(source, AccessScope.everything(), "similarity", 20, 20, 0.5, (source,))
+    return await kb.search(request)
+
+
 @pytest.fixture
-def ingestor(lite_kb: KnowledgeBase) -> Ingestor:
+def ingestor(lite_kb: MilvusKnowledgeBase) -> Ingestor:
     options = IngestOptions(chunk_size=300, chunk_overlap=30, batch_size=4, max_file_bytes=65536)
     return Ingestor(lite_kb, options)
 
@@ -72,9 +78,7 @@ async def test_every_bad_file_gets_its_reason_and_good_ones_land(
         attach(tmp_path, "big.txt", b"word " * 30000),
         attach(tmp_path, "tool.exe", b"MZ\x90\x00"),
     ]
-    outcomes = await ingest_uploads(
-        ingestor, files, max_files=20, uploaded_by="alice", chat_id="chat-1"
-    )
+    outcomes = await ingest_uploads(ingestor, files, max_files=20, owner="alice", chat_id="chat-1")
     assert [o.status for o in outcomes[:3]] == ["added", "added", "added"]
     lines = report_lines(chainlit_events)
     assert lines["zebra.pdf"] == "**added**, 2 chunks"
@@ -89,18 +93,20 @@ async def test_every_bad_file_gets_its_reason_and_good_ones_land(
     assert lines["tool.exe"].startswith("**not added**: unsupported file type '.exe'")
 
     kb = ingestor.kb
-    rows = await kb.query(None, ["source", "uploaded_by", "chat_id", "page", "text"])
-    assert {r["source"] for r in rows} == {"zebra.pdf", "memo.docx", "café.txt"}
-    assert {(r["uploaded_by"], r["chat_id"]) for r in rows} == {("alice", "chat-1")}
-    cafe = [r["text"] for r in rows if r["source"] == "café.txt"]
-    assert "".join(cafe).startswith("Le café du quartier")
+    documents = await kb.list_documents(AccessScope.everything())
+    assert {d.source for d in documents} == {"zebra.pdf", "memo.docx", "café.txt"}
+    assert {(d.owner, d.chat_id) for d in documents} == {("alice", "chat-1")}
+    assert await kb.list_documents(AccessScope.for_user("bob")) == []
+    cafe = sorted(await hits(kb, "café.txt"), key=lambda h: h.chunk)
+    assert "".join(h.text for h in cafe).startswith("Le café du quartier")
+    assert sorted(h.page or 0 for h in await hits(kb, "zebra.pdf")) == [1, 2]
 
 
 async def test_same_file_twice_then_a_changed_version(
     ingestor: Ingestor, tmp_path: Path, chainlit_events: RecordingEmitter
 ) -> None:
     v1 = attach(tmp_path, "notes.md", b"# Notes\n\nFirst version of the notes.")
-    kwargs: dict[str, Any] = {"max_files": 5, "uploaded_by": "bob", "chat_id": "c"}
+    kwargs: dict[str, Any] = {"max_files": 5, "owner": "bob", "chat_id": "c"}
     assert [o.status for o in await ingest_uploads(ingestor, [v1], **kwargs)] == ["added"]
     again = await ingest_uploads(ingestor, [v1], **kwargs)
     assert again[0].status == "unchanged"
@@ -108,8 +114,9 @@ async def test_same_file_twice_then_a_changed_version(
     v2 = attach(tmp_path, "notes.md", b"# Notes\n\nSecond version, rewritten.")
     v2.path = str(write(tmp_path / "v2.bin", b"# Notes\n\nSecond version, rewritten."))
     assert (await ingest_uploads(ingestor, [v2], **kwargs))[0].status == "replaced"
-    rows = await ingestor.kb.query(MilvusFilter.equals("source", "notes.md"), ["text"])
-    assert [r["text"] for r in rows] == ["# Notes\n\nSecond version, rewritten."]
+    assert [h.text for h in await hits(ingestor.kb, "notes.md")] == [
+        "# Notes\n\nSecond version, rewritten."
+    ]
 
 
 async def test_too_many_files_and_duplicate_names_are_refused(
@@ -117,11 +124,11 @@ async def test_too_many_files_and_duplicate_names_are_refused(
 ) -> None:
     files = [attach(tmp_path, f"f{i}.txt", f"file {i}".encode()) for i in range(3)]
     files.append(attach(tmp_path, "f0.txt", b"other content, same name"))
-    outcomes = await ingest_uploads(ingestor, files, max_files=2, uploaded_by="x", chat_id="c")
+    outcomes = await ingest_uploads(ingestor, files, max_files=2, owner="x", chat_id="c")
     assert [o.source for o in outcomes] == ["f0.txt", "f1.txt"]
     lines = report_lines(chainlit_events)
     assert lines["f2.txt"] == "**not added**: at most 2 files per message"
-    assert await ingestor.kb.count() == 2
+    assert await ingestor.kb.count(AccessScope.everything()) == 2
 
 
 async def test_a_failed_write_leaves_nothing_and_says_so(
@@ -134,11 +141,11 @@ async def test_a_failed_write_leaves_nothing_and_says_so(
         ingestor,
         [attach(tmp_path, "warm.txt", b"warm")],
         max_files=5,
-        uploaded_by="x",
+        owner="x",
         chat_id="c",
     )
     calls = 0
-    real = ingestor.kb.add_texts
+    real = ingestor.kb.add_chunks
 
     async def flaky(*args: Any) -> None:
         nonlocal calls
@@ -147,20 +154,20 @@ async def test_a_failed_write_leaves_nothing_and_says_so(
             raise ConnectionError("milvus went away")
         await real(*args)
 
-    monkeypatch.setattr(ingestor.kb, "add_texts", flaky)
+    monkeypatch.setattr(ingestor.kb, "add_chunks", flaky)
     text = "".join(f"Sentence {i} of a long upload. " for i in range(100)).encode()
     outcome = (
         await ingest_uploads(
             ingestor,
             [attach(tmp_path, "long.txt", text)],
             max_files=5,
-            uploaded_by="x",
+            owner="x",
             chat_id="c",
         )
     )[0]
     assert outcome.status == "failed"
     assert "partial chunks were removed" in report_lines(chainlit_events)["long.txt"]
-    assert await ingestor.kb.query(MilvusFilter.equals("source", "long.txt"), ["pk"]) == []
+    assert await hits(ingestor.kb, "long.txt") == []
 
 
 def test_document_names_never_become_paths() -> None:
