@@ -27,22 +27,51 @@ from langchain_milvus import Milvus
 
 from bench.common import Timer, bench_settings, command_line, milvus_server, table, versions
 from core.batched_embeddings import CoalescingEmbeddings
+from core.knowledge import LIBRARY_OWNER
 from core.providers import _base_embeddings
 from core.settings import Settings
-from core.store import KnowledgeStore, _store_kwargs, supports_templating
+from core.store.coalescing import CoalescingMilvus
+from core.store.connection import capabilities_for, connect, probe
+from core.store.knowledge_base import store_kwargs
+from core.store.schema import create_collection
 
 SEARCH_CORPUS = 1000
 
 
 def make_store(kind: str, settings: Settings, embeddings: Embeddings) -> Milvus:
-    cls = KnowledgeStore if kind == "app" else Milvus
-    emb = CoalescingEmbeddings(embeddings) if kind == "app" else embeddings
+    """`plain`: langchain-milvus creating its own collection, as shipped. `app`: the app's
+    coalescing store over a schema-v2 collection (typed fields, owner partition key, and
+    the BM25 field where the backend has it), as the knowledge base creates it."""
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    return cls(embedding_function=emb, **_store_kwargs(settings, name))
+    if kind == "plain":
+        return Milvus(embedding_function=embeddings, **store_kwargs(settings, name))
+    client = connect(settings)
+    dim = len(embeddings.embed_query("dimension"))
+    create_collection(
+        client,
+        name,
+        model=settings.embedding_model_name,
+        dim=dim,
+        capabilities=probe(client, settings.milvus_timeout),
+        timeout=settings.milvus_timeout,
+    )
+    return CoalescingMilvus(
+        embedding_function=CoalescingEmbeddings(embeddings), **store_kwargs(settings, name)
+    )
+
+
+# The typed fields a schema-v2 row must carry (the plain stack ignores them).
+V2_FIELDS = {"owner": LIBRARY_OWNER, "chat_id": "", "page": 0, "chunk": 0, "chunks": 1}
 
 
 def docs(n: int, prefix: str = "test document") -> list[Document]:
-    return [Document(page_content=f"{prefix} {i}", metadata={"i": i}) for i in range(n)]
+    return [
+        Document(
+            page_content=f"{prefix} {i}",
+            metadata={**V2_FIELDS, "source": f"doc{i}", "file_hash": "h", "added_at": 0, "i": i},
+        )
+        for i in range(n)
+    ]
 
 
 def ids(n: int) -> list[str]:
@@ -60,7 +89,7 @@ async def seed(store: Milvus, n: int) -> None:
 
 async def bench_add(store: Milvus, n: int) -> dict[str, float]:
     # The first insert creates the collection: do it before timing.
-    await store.aadd_documents([Document(page_content="warm-up")], ids=["warm"])
+    await store.aadd_documents(docs(1, "warm-up"), ids=["warm"])
     with Timer() as sync:
         for i, doc in enumerate(docs(n)):
             store.add_documents([doc], ids=[f"s{i}"])
@@ -137,7 +166,8 @@ async def run(
                 elif op == "search":
                     result = await bench_search(store, n, store.embeddings)  # type: ignore[arg-type]
                 else:
-                    result = await bench_delete(store, n, supports_templating(version))
+                    templating = capabilities_for(version).filter_templates
+                    result = await bench_delete(store, n, templating)
                 if "lone" in result:
                     lone[kind] = result["lone"]
                 await asyncio.to_thread(store.client.drop_collection, store.collection_name)

@@ -27,8 +27,8 @@ from bench.corpus import generate
 from chains.options import SearchOptions
 from chains.rag import build_rag_chain, rag_input
 from chains.retriever import PassageRetriever
-from core.providers import build_embeddings
-from core.store import KnowledgeBase
+from core.knowledge import AccessScope
+from core.resources import open_resources
 from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -78,7 +78,9 @@ class PacedChatModel(BaseChatModel):
 async def one_user(chain: Any, question: str) -> float:
     started = time.perf_counter()
     first: float | None = None
-    async for chunk in chain.astream(rag_input(question, options=SearchOptions(k=4))):
+    # Every chat searches within its user's scope (their documents and the library).
+    inputs = rag_input(question, options=SearchOptions(k=4), scope=AccessScope.for_user("bench"))
+    async for chunk in chain.astream(inputs):
         if "answer" in chunk and first is None:
             first = time.perf_counter() - started
     assert first is not None
@@ -123,13 +125,13 @@ async def scenario(chain: Any, users: int, delay: float) -> list[float]:
 
 async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, float]]:
     settings = bench_settings(args.uri)
-    embeddings = build_embeddings(settings)
-    embeddings.embed_documents(["warm up"])
-    kb = await KnowledgeBase.open(settings, embeddings, collection="bench_chat", drop=True)
+    resources = await open_resources(settings, collection="bench_chat", drop=True)
+    resources.embeddings.embed_documents(["warm up"])
+    kb = resources.kb
     ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
     await ingestor.ingest_many([(p, p.name) for p in sorted(SAMPLE.iterdir())])
     delay = args.token_ms / 1000
-    chain = build_rag_chain(PassageRetriever(kb), PacedChatModel(delay=delay))
+    chain = build_rag_chain(PassageRetriever(searcher=kb), PacedChatModel(delay=delay))
     await scenario(chain, max(args.users), delay)  # warm-up: thread pool, batch shapes
 
     rows: list[list[str]] = []
@@ -160,6 +162,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
         print(" | ".join(rows[-1]), flush=True)
     outcomes = await ingest
     assert all(o.ok for o in outcomes)
+    await resources.close()
     return rows, results
 
 

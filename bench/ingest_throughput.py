@@ -12,10 +12,10 @@ from pathlib import Path
 
 from bench.common import Timer, bench_settings, command_line, table, versions
 from bench.corpus import generate
-from core.providers import build_embeddings
+from core.knowledge import LIBRARY_OWNER, DocumentKey
+from core.resources import opened
 from core.settings import Settings
-from core.store import KnowledgeBase
-from ingest.chunking import split_pages
+from ingest.chunking import Origin, split_pages
 from ingest.loaders import load_bytes
 from ingest.pipeline import IngestOptions, Ingestor
 
@@ -27,7 +27,7 @@ def chunk_texts(files: list[Path], settings: Settings) -> list[str]:
         chunks = split_pages(
             loaded.pages,
             kind=loaded.kind,
-            source=path.name,
+            origin=Origin(DocumentKey(LIBRARY_OWNER, path.name), added_at=0),
             file_hash="x",
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
@@ -37,17 +37,17 @@ def chunk_texts(files: list[Path], settings: Settings) -> list[str]:
 
 
 async def run(settings: Settings, files: list[Path]) -> list[list[str]]:
-    embeddings = build_embeddings(settings)
-    embeddings.embed_documents(["warm up"])
-    texts = chunk_texts(files, settings)
-    size = settings.ingest_batch_size
-    with Timer() as ceiling:
-        for start in range(0, len(texts), size):
-            embeddings.embed_documents(texts[start : start + size])
-    kb = await KnowledgeBase.open(settings, embeddings, collection="bench_ingest", drop=True)
-    ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
-    with Timer() as ingest:
-        outcomes = await ingestor.ingest_many([(p, p.name) for p in files])
+    async with opened(settings, collection="bench_ingest", drop=True) as resources:
+        embeddings = resources.embeddings
+        embeddings.embed_documents(["warm up"])
+        texts = chunk_texts(files, settings)
+        size = settings.ingest_batch_size
+        with Timer() as ceiling:
+            for start in range(0, len(texts), size):
+                embeddings.embed_documents(texts[start : start + size])
+        ingestor = Ingestor(resources.kb, IngestOptions.from_settings(settings))
+        with Timer() as ingest:
+            outcomes = await ingestor.ingest_many([(p, p.name) for p in files])
     chunks = sum(o.chunks for o in outcomes)
     assert chunks == len(texts) and all(o.ok for o in outcomes)
     megabytes = sum(p.stat().st_size for p in files) / 1048576

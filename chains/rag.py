@@ -4,9 +4,11 @@ One chain serves every chat: per-chat state (history, search options, access sco
 travels in the typed input, `RagInput`. `astream` yields `RagChunk`s: the input keys
 first, then `standalone` once, `retrieval` once, then `answer` tokens as the model streams.
 
->>> chain = build_rag_chain(retriever, chat_model)                          # doctest: +SKIP
->>> async for chunk in chain.astream(rag_input("What is MMR?", scope=scope)):  # doctest: +SKIP
-...     print(chunk.get("answer", ""), end="")
+Example::
+
+    chain = build_rag_chain(retriever, chat_model)
+    async for chunk in chain.astream(rag_input("What is MMR?", scope=scope)):
+        print(chunk.get("answer", ""), end="")
 """
 
 from __future__ import annotations

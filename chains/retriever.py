@@ -3,9 +3,12 @@
 It asks a `Searcher` (the knowledge base, or a fake in tests) with the chat's options and
 access scope, and numbers what it finds for citation.
 
->>> retriever = PassageRetriever(searcher=kb)                        # doctest: +SKIP
->>> docs = await retriever.ainvoke("What is MMR?", options=SearchOptions(),
-...                                scope=AccessScope.for_user("ada"))  # doctest: +SKIP
+Example::
+
+    retriever = PassageRetriever(searcher=kb)
+    docs = await retriever.ainvoke(
+        "What is MMR?", options=SearchOptions(), scope=AccessScope.for_user("ada")
+    )
 """
 
 from __future__ import annotations

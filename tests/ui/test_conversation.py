@@ -46,7 +46,8 @@ def final_message(events: RecordingEmitter) -> dict[str, Any]:
         for m in events.of("new_message") + events.of("update_message")
         if m.get("type") == "assistant_message" and not m.get("isError")
     ]
-    return messages[-1]
+    last: dict[str, Any] = messages[-1]
+    return last
 
 
 class PacedModel(GenericFakeChatModel):
