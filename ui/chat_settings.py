@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from chains.options import SearchOptions
 
-SCOPES = {"the whole knowledge base": "all", "this chat's uploads": "chat"}
+SCOPES = {"my documents and the library": "all", "this chat's uploads": "chat"}
 
 
 def settings_widgets(options: SearchOptions) -> list[InputWidget]:
@@ -43,7 +43,7 @@ def settings_widgets(options: SearchOptions) -> list[InputWidget]:
             label="Search scope",
             items=SCOPES,
             initial_value=options.scope,
-            description="Search everything, or only the files uploaded in this chat.",
+            description="Your documents and the shared library, or only this chat's uploads.",
         ),
         TextInput(
             id="sources",
