@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from chains.options import SearchOptions
+from chains.options import SEARCH_TYPES, SearchOptions
 from core.errors import UserFacingError
 from core.knowledge import AccessScope
 from core.logs import configure_logging
@@ -28,7 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--k", type=int, default=_DEFAULTS["k"], help="passages to retrieve (default %(default)s)"
     )
     parser.add_argument(
-        "--search-type", choices=["similarity", "mmr"], default=_DEFAULTS["search_type"]
+        "--search-type",
+        choices=sorted(SEARCH_TYPES),
+        default=_DEFAULTS["search_type"],
+        help="hybrid (keyword + dense, the default), dense, keyword, or mmr (hybrid, "
+        "diversified); `similarity` is the old name of dense",
+    )
+    parser.add_argument(
+        "--keyword-weight",
+        type=float,
+        default=_DEFAULTS["keyword_weight"],
+        help="the keyword route's weight in the hybrid fusion (default %(default)s)",
     )
     parser.add_argument(
         "--fetch-k",
@@ -51,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def ask(settings: Settings, question: str, options: SearchOptions) -> dict[str, Any]:
     """Answer one question from the whole knowledge base (the terminal is trusted: it
-    reads the store directly); returns `{"question", "answer", "sources"}`."""
+    reads the store directly); returns `{"question", "answer", "search_type", "notice",
+    "sources"}`."""
     from chains.rag import build_rag_chain, rag_input
     from chains.retriever import PassageRetriever, Retrieval
     from chains.safety import sanitize_markdown
@@ -69,16 +80,20 @@ async def ask(settings: Settings, question: str, options: SearchOptions) -> dict
     return {
         "question": question,
         "answer": sanitize_markdown("".join(answer)),
+        "search_type": retrieval.search_type if retrieval else options.search_type,
+        "notice": retrieval.notice if retrieval else None,
         "sources": [p.as_dict() for p in passages],
     }
 
 
 def render_text(result: dict[str, Any]) -> str:
-    lines = [result["answer"], "", "Sources:"]
+    lines = [result["answer"], "", f"Sources ({result['search_type']} search):"]
     for s in result["sources"]:
         page = f", page {s['page']}" if s["page"] is not None else ""
         score = f" (score {s['score']:.2f})" if s["score"] is not None else ""
         lines.append(f"  [{s['n']}] {s['source']}{page}{score}")
+    if result["notice"]:
+        lines += ["", result["notice"]]
     return "\n".join(lines)
 
 
@@ -93,6 +108,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             k=args.k,
             fetch_k=args.fetch_k,
             lambda_mult=args.lambda_mult,
+            keyword_weight=args.keyword_weight,
             sources=tuple(args.source),
         )
     except (UserFacingError, ValueError) as exc:  # settings and option validation

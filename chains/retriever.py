@@ -14,7 +14,8 @@ Example::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -27,7 +28,15 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import ConfigDict
 
 from chains.options import SearchOptions
-from core.knowledge import AccessScope, Hit, Searcher
+from core.knowledge import (
+    KEYWORD_UNAVAILABLE,
+    AccessScope,
+    Hit,
+    Route,
+    Searcher,
+    SearchMode,
+    effective_mode,
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class Passage:
     score: float | None
     text: str
     chunk: int | None = None
+    ranks: Mapping[Route, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -55,6 +65,7 @@ class Passage:
             score=meta.get("score"),
             text=doc.page_content,
             chunk=meta.get("chunk"),
+            ranks=meta.get("ranks") or {},
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,18 +74,21 @@ class Passage:
             "source": self.source,
             "page": self.page,
             "score": self.score,
+            "ranks": dict(self.ranks),
             "text": self.text,
         }
 
 
 @dataclass(frozen=True)
 class Retrieval:
-    """What one retrieval did: the query it used, what it found, how long it took."""
+    """What one retrieval did: the query it used, what it found, how long it took, the
+    search mode that ran, and why it differs from the one asked for."""
 
     query: str
     passages: list[Passage]
     milliseconds: float
-    search_type: str
+    search_type: SearchMode
+    notice: str | None = None
 
 
 def _document(n: int, hit: Hit) -> Document:
@@ -89,6 +103,7 @@ def _document(n: int, hit: Hit) -> Document:
             "chunk": hit.chunk,
             "score": hit.score,
             "chat_id": hit.chat_id,
+            "ranks": dict(hit.ranks),
         },
     )
 
@@ -138,4 +153,6 @@ class PassageRetriever(BaseRetriever):
         docs = await self.ainvoke(query, config, options=options, scope=scope)
         elapsed = (time.perf_counter() - started) * 1000
         passages = [Passage.from_document(doc) for doc in docs]
-        return Retrieval(query, passages, round(elapsed, 1), options.search_type)
+        mode = effective_mode(options.search_type, self.searcher.keyword_search)
+        notice = KEYWORD_UNAVAILABLE if mode != options.search_type else None
+        return Retrieval(query, passages, round(elapsed, 1), mode, notice)

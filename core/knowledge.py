@@ -60,12 +60,16 @@ class AccessScope:
         return self.chat_id is None or chat_id == self.chat_id
 
 
-SearchMode = Literal["similarity", "mmr"]
+SearchMode = Literal["hybrid", "dense", "keyword", "mmr"]
+"""hybrid: keyword (BM25) and dense routes fused by reciprocal rank; dense: embeddings
+only; keyword: BM25 only; mmr: relevant but not repetitive, over the hybrid candidates."""
+Route = Literal["dense", "keyword"]
+KEYWORD_WEIGHT = 1.0  # the keyword route's weight in the fusion (the dense route's is 1)
 
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """One search: similarity (scored) or MMR (relevant but not repetitive)."""
+    """One search, within `scope` and optionally a few sources."""
 
     query: str
     scope: AccessScope
@@ -74,12 +78,15 @@ class SearchRequest:
     fetch_k: int
     lambda_mult: float
     sources: tuple[str, ...] = ()
+    keyword_weight: float = KEYWORD_WEIGHT
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One chunk a search found; `score` is None for MMR."""
+    """One chunk a search found: its score in the mode that ran (None for MMR) and its
+    rank (from 1) in each route that found it."""
 
+    id: str
     text: str
     source: str
     owner: str
@@ -88,6 +95,22 @@ class Hit:
     score: float | None
     chat_id: str | None = None
     extra: Mapping[str, MetadataValue] = field(default_factory=dict)
+    ranks: Mapping[Route, int] = field(default_factory=dict)
+
+
+KEYWORD_UNAVAILABLE = (
+    "Keyword (BM25) search is not available on this Milvus (it needs Milvus 2.5 or later, "
+    "or Milvus Lite): this search used the dense vectors only."
+)
+
+
+def effective_mode(mode: SearchMode, keyword_search: bool) -> SearchMode:
+    """The mode a search runs in: without a BM25 field, keyword routes fall back to dense.
+
+    >>> effective_mode("hybrid", keyword_search=False), effective_mode("mmr", False)
+    ('dense', 'mmr')
+    """
+    return "dense" if mode in ("hybrid", "keyword") and not keyword_search else mode
 
 
 @dataclass(frozen=True)
@@ -173,6 +196,11 @@ class Searcher(Protocol):
 
     async def count(self, scope: AccessScope) -> int: ...
 
+    @property
+    def keyword_search(self) -> bool:
+        """Whether the collection carries the BM25 field (keyword search possible)."""
+        ...
+
 
 class KnowledgeBase(Searcher, Protocol):
     """Everything the app does with its documents."""
@@ -182,11 +210,6 @@ class KnowledgeBase(Searcher, Protocol):
 
     @property
     def capabilities(self) -> Capabilities: ...
-
-    @property
-    def keyword_search(self) -> bool:
-        """Whether the collection carries the BM25 field (keyword search possible)."""
-        ...
 
     async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None: ...
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from core.fusion import diverse
 from core.knowledge import (
     AccessScope,
     Capabilities,
@@ -20,6 +20,7 @@ from core.knowledge import (
     Hit,
     SearchRequest,
     StoredVersion,
+    effective_mode,
 )
 
 FAKE_CAPABILITIES = Capabilities(
@@ -50,6 +51,7 @@ class InMemoryKnowledgeBase:
             self.chunks[chunk.id] = (chunk, vector)
 
     async def search(self, request: SearchRequest) -> list[Hit]:
+        """Dense routes only (this fake has no BM25): hybrid and keyword run as dense."""
         self.searches.append(request)
         candidates = [
             (chunk, vector)
@@ -63,13 +65,19 @@ class InMemoryKnowledgeBase:
         matrix = np.array([vector for _, vector in candidates])
         scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
         order = [int(i) for i in np.argsort(-scores, kind="stable")]
-        if request.mode == "mmr":
+        if effective_mode(request.mode, self.keyword_search) == "mmr":
             pool = order[: request.fetch_k]
-            picked = maximal_marginal_relevance(
-                query, [candidates[i][1] for i in pool], request.lambda_mult, request.k
+            return diverse(
+                [_hit(candidates[i][0], float(scores[i]), rank) for rank, i in enumerate(pool, 1)],
+                [candidates[i][1] for i in pool],
+                list(query),
+                k=request.k,
+                lambda_mult=request.lambda_mult,
             )
-            return [_hit(candidates[pool[i]][0], None) for i in picked]
-        return [_hit(candidates[i][0], float(scores[i])) for i in order[: request.k]]
+        return [
+            _hit(candidates[i][0], float(scores[i]), rank)
+            for rank, i in enumerate(order[: request.k], start=1)
+        ]
 
     async def count(self, scope: AccessScope) -> int:
         return sum(1 for chunk, _ in self.chunks.values() if _visible(chunk, scope))
@@ -118,14 +126,16 @@ def _visible(chunk: ChunkRecord, scope: AccessScope) -> bool:
     return scope.allows(owner=chunk.document.owner, chat_id=chunk.chat_id)
 
 
-def _hit(chunk: ChunkRecord, score: float | None) -> Hit:
+def _hit(chunk: ChunkRecord, score: float, rank: int) -> Hit:
     return Hit(
+        id=chunk.id,
         text=chunk.text,
         source=chunk.document.source,
         owner=chunk.document.owner,
         chunk=chunk.chunk,
         page=chunk.page,
-        score=round(score, 4) if score is not None else None,
+        score=round(score, 4),
         chat_id=chunk.chat_id,
         extra=dict(chunk.extra),
+        ranks={"dense": rank},
     )

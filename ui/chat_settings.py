@@ -9,6 +9,12 @@ from pydantic import ValidationError
 
 from chains.options import SearchOptions
 
+SEARCH_TYPES = {
+    "hybrid (keyword + dense)": "hybrid",
+    "dense (meaning)": "dense",
+    "keyword (BM25)": "keyword",
+    "hybrid + MMR (diverse)": "mmr",
+}
 SCOPES = {"my documents and the library": "all", "this chat's uploads": "chat"}
 
 
@@ -17,9 +23,10 @@ def settings_widgets(options: SearchOptions) -> list[InputWidget]:
         Select(
             id="search_type",
             label="Search type",
-            values=["similarity", "mmr"],
+            items=SEARCH_TYPES,
             initial_value=options.search_type,
-            description="similarity: the closest passages; mmr: relevant but not repetitive.",
+            description="hybrid: exact words and meaning together; dense: meaning only; "
+            "keyword: exact words only (BM25); mmr: hybrid, relevant but not repetitive.",
         ),
         Slider(id="k", label="Passages (k)", initial=options.k, min=1, max=20, step=1),
         Slider(

@@ -59,17 +59,27 @@ def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | N
     )
 
 
+MODE_LABELS = {
+    "hybrid": "hybrid search: keyword + dense, fused",
+    "dense": "dense search",
+    "keyword": "keyword search (BM25)",
+    "mmr": "hybrid search, diversified (MMR)",
+}
+
+
 def retrieval_summary(retrieval: Retrieval) -> str:
+    mode = MODE_LABELS[retrieval.search_type]
+    notice = f"\n\n*{retrieval.notice}*" if retrieval.notice else ""
     if not retrieval.passages:
-        return f"No passages found ({retrieval.milliseconds:.0f} ms, {retrieval.search_type})."
+        return f"No passages found ({retrieval.milliseconds:.0f} ms, {mode}).{notice}"
     lines = [
-        f"Found {len(retrieval.passages)} passages in {retrieval.milliseconds:.0f} ms "
-        f"({retrieval.search_type} search):"
+        f"Found {len(retrieval.passages)} passages in {retrieval.milliseconds:.0f} ms ({mode}):"
     ]
     for p in retrieval.passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
-        lines.append(f"- [{p.n}] {p.label}{score}")
-    return "\n".join(lines)
+        ranks = ", ".join(f"{route} #{rank}" for route, rank in sorted(p.ranks.items()))
+        lines.append(f"- [{p.n}] {p.label}{score}{f' · {ranks}' if ranks else ''}")
+    return "\n".join(lines) + notice
 
 
 def cited_numbers(answer: str, available: int) -> list[int]:

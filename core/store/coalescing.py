@@ -17,7 +17,7 @@ from typing import Any
 from langchain_milvus import Milvus
 
 from core.coalesce import Coalescer
-from core.store.schema import SPARSE_FIELD
+from core.store.schema import SPARSE_FIELD, VECTOR_FIELD
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ class CoalescingMilvus(Milvus):
         self._deletes: Coalescer[tuple[Any, ...], str, bool] = Coalescer(self._delete_batch)
 
     def _remove_forbidden_fields(self, fields: list[str]) -> list[str]:
-        """Never return the BM25 sparse vector with a hit (it is not metadata)."""
-        return [f for f in super()._remove_forbidden_fields(fields) if f != SPARSE_FIELD]
+        """Never return a vector with a hit (the BM25 view would return the dense one)."""
+        vectors = {SPARSE_FIELD, VECTOR_FIELD}
+        return [f for f in super()._remove_forbidden_fields(fields) if f not in vectors]
 
     # searches ---------------------------------------------------------------------
 

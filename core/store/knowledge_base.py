@@ -21,9 +21,11 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_milvus import BM25BuiltInFunction
 from pymilvus import MilvusClient, MilvusException
 
 from core.errors import StoreUnavailable
+from core.fusion import diverse, reciprocal_rank_fusion
 from core.knowledge import (
     UNKNOWN_VERSION,
     AccessScope,
@@ -33,19 +35,24 @@ from core.knowledge import (
     DocumentKey,
     Hit,
     MetadataValue,
+    Route,
     SearchRequest,
     StoredVersion,
+    effective_mode,
 )
 from core.settings import Settings
 from core.store.coalescing import CoalescingMilvus
 from core.store.connection import connect, connection_args, probe
 from core.store.filters import MilvusFilter
 from core.store.schema import (
+    BM25_INDEX,
+    BM25_SEARCH,
     DENSE_INDEX,
     DENSE_SEARCH,
     OWNER_FIELD,
     PRIMARY_FIELD,
     SCALAR_FIELDS,
+    SPARSE_FIELD,
     TEXT_FIELD,
     VECTOR_FIELD,
     Layout,
@@ -82,6 +89,16 @@ def store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
     }
 
 
+def keyword_store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
+    """The BM25 view of a collection: searches the sparse field its BM25 function fills."""
+    return {
+        **store_kwargs(settings, collection),
+        "vector_field": SPARSE_FIELD,
+        "index_params": BM25_INDEX,
+        "search_params": BM25_SEARCH,
+    }
+
+
 class MilvusKnowledgeBase:
     """One collection, seen through the app's vocabulary. Build it with `open`."""
 
@@ -90,14 +107,18 @@ class MilvusKnowledgeBase:
         *,
         settings: Settings,
         client: MilvusClient,
+        embeddings: Embeddings,
         store: CoalescingMilvus,
+        keyword: CoalescingMilvus | None,
         capabilities: Capabilities,
         layout: Layout,
         collection: str,
     ) -> None:
         self._settings = settings
         self._client = client
+        self._embeddings = embeddings
         self._store = store
+        self._keyword = keyword
         self._capabilities = capabilities
         self._layout = layout
         self._collection = collection
@@ -118,7 +139,9 @@ class MilvusKnowledgeBase:
         model = settings.embedding_model_name
         dim = len(await embeddings.aembed_query("dimension probe"))
 
-        def prepare() -> tuple[MilvusClient, Capabilities, Layout, CoalescingMilvus]:
+        def prepare() -> tuple[
+            MilvusClient, Capabilities, Layout, CoalescingMilvus, CoalescingMilvus | None
+        ]:
             client = connect(settings)
             timeout = settings.milvus_timeout
             with _opening(settings):
@@ -140,13 +163,26 @@ class MilvusKnowledgeBase:
                 store = CoalescingMilvus(
                     embedding_function=embeddings, **store_kwargs(settings, name)
                 )
-            return client, capabilities, layout, store
+                keyword = (
+                    CoalescingMilvus(
+                        embedding_function=None,
+                        builtin_function=BM25BuiltInFunction(
+                            input_field_names=TEXT_FIELD, output_field_names=SPARSE_FIELD
+                        ),
+                        **keyword_store_kwargs(settings, name),
+                    )
+                    if layout.keyword_search
+                    else None
+                )
+            return client, capabilities, layout, store, keyword
 
-        client, capabilities, layout, store = await asyncio.to_thread(prepare)
+        client, capabilities, layout, store, keyword = await asyncio.to_thread(prepare)
         return cls(
             settings=settings,
             client=client,
+            embeddings=embeddings,
             store=store,
+            keyword=keyword,
             capabilities=capabilities,
             layout=layout,
             collection=name,
@@ -169,27 +205,78 @@ class MilvusKnowledgeBase:
     # ----- searching -------------------------------------------------------------------
 
     async def search(self, request: SearchRequest) -> list[Hit]:
-        """Similarity (with scores) or MMR search within the request's scope and sources,
-        through langchain-milvus's `asimilarity_search_with_score` and
-        `amax_marginal_relevance_search`."""
+        """Search within the request's scope and sources, in its mode (see `SearchMode`).
+
+        Each route is langchain-milvus's async search: `asimilarity_search_with_score` on
+        the dense view, and on the BM25 view (the collection's built-in BM25 function);
+        hybrid fuses them by reciprocal rank; MMR re-ranks the fused candidates on their
+        dense vectors. Where the collection has no BM25 field, keyword routes fall back
+        to dense (`effective_mode`).
+        """
+        mode = effective_mode(request.mode, self.keyword_search)
         where = _scope_filter(request.scope, request.sources)
         if where is _NOTHING:
             return []
-        kwargs: dict[str, Any] = {"timeout": self._timeout, **self._search_filter(where)}
         with self._failures("search the knowledge base"):
-            if request.mode == "mmr":
-                docs = await self._store.amax_marginal_relevance_search(
-                    request.query,
-                    k=request.k,
-                    fetch_k=request.fetch_k,
-                    lambda_mult=request.lambda_mult,
-                    **kwargs,
-                )
-                return [_hit(doc, None) for doc in docs]
-            scored = await self._store.asimilarity_search_with_score(
-                request.query, k=request.k, **kwargs
-            )
-        return [_hit(doc, score) for doc, score in scored]
+            if mode == "dense":
+                hits = await self._route("dense", request.query, request.k, where)
+            elif mode == "keyword":
+                hits = await self._route("keyword", request.query, request.k, where)
+            elif mode == "hybrid":
+                hits = (await self._fused(request, request.k, where))[: request.k]
+            else:
+                hits = await self._mmr(request, where)
+        return hits
+
+    async def _route(
+        self, route: Route, query: str, k: int, where: MilvusFilter | None
+    ) -> list[Hit]:
+        store = self._store if route == "dense" else self._keyword
+        assert store is not None
+        found = await store.asimilarity_search_with_score(
+            query, k=k, timeout=self._timeout, **self._search_filter(where)
+        )
+        # BM25 scores are negative on Milvus Lite, positive on a server: keep the size.
+        return [
+            _hit(doc, score if route == "dense" else abs(score), {route: rank})
+            for rank, (doc, score) in enumerate(found, start=1)
+        ]
+
+    async def _fused(self, request: SearchRequest, k: int, where: MilvusFilter | None) -> list[Hit]:
+        """The hybrid candidates: both routes, `k` each, fused (dense alone without BM25)."""
+        if self._keyword is None:
+            return await self._route("dense", request.query, k, where)
+        dense, keyword = await asyncio.gather(
+            self._route("dense", request.query, k, where),
+            self._route("keyword", request.query, k, where),
+        )
+        routes: dict[Route, list[Hit]] = {"dense": dense, "keyword": keyword}
+        return reciprocal_rank_fusion(routes, keyword_weight=request.keyword_weight)
+
+    async def _mmr(self, request: SearchRequest, where: MilvusFilter | None) -> list[Hit]:
+        candidates = (await self._fused(request, request.fetch_k, where))[: request.fetch_k]
+        if not candidates:
+            return []
+        query_vector, rows = await asyncio.gather(
+            self._embeddings.aembed_query(request.query),
+            self._store.aclient.query(
+                self._collection,
+                output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
+                timeout=self._timeout,
+                **self._query_filter(
+                    MilvusFilter.one_of(PRIMARY_FIELD, [h.id for h in candidates])
+                ),
+            ),
+        )
+        vectors = {str(row[PRIMARY_FIELD]): row[VECTOR_FIELD] for row in rows}
+        present = [hit for hit in candidates if hit.id in vectors]
+        return diverse(
+            present,
+            [vectors[hit.id] for hit in present],
+            query_vector,
+            k=request.k,
+            lambda_mult=request.lambda_mult,
+        )
 
     # ----- writing ---------------------------------------------------------------------
 
@@ -384,9 +471,10 @@ def _row(chunk: ChunkRecord) -> dict[str, MetadataValue]:
     }
 
 
-def _hit(doc: Document, score: float | None) -> Hit:
+def _hit(doc: Document, score: float | None, ranks: dict[Route, int]) -> Hit:
     meta = doc.metadata
     return Hit(
+        id=str(meta.get(PRIMARY_FIELD, "")),
         text=doc.page_content,
         source=str(meta.get("source", "")),
         owner=str(meta.get(OWNER_FIELD, "")),
@@ -395,6 +483,7 @@ def _hit(doc: Document, score: float | None) -> Hit:
         score=round(float(score), 4) if score is not None else None,
         chat_id=str(meta.get("chat_id") or "") or None,
         extra={k: v for k, v in meta.items() if k not in _NOT_METADATA},
+        ranks=ranks,
     )
 
 

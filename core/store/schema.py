@@ -43,6 +43,18 @@ BM25_INDEX: dict[str, Any] = {
     "metric_type": "BM25",
     "params": {},
 }
+BM25_SEARCH: dict[str, Any] = {"metric_type": "BM25", "params": {}}
+# Lucene's English stop words plus the words questions start with: without them, BM25 on
+# a question ranks passages by "what", "is" and "the".
+STOP_WORDS = (
+    "a an and are as at be but by for if in into is it no not of on or such that the their "
+    "then there these they this to was will with what which who whom whose why when where "
+    "how do does did can could should would i me my you your we our"
+).split()
+ANALYZER: dict[str, Any] = {
+    "tokenizer": "standard",
+    "filter": ["lowercase", {"type": "stop", "stop_words": STOP_WORDS}],
+}
 
 _VARCHAR_FIELDS = {"source": 4096, OWNER_FIELD: 512, "chat_id": 512, "file_hash": 64}
 _INT_FIELDS = ("page", "chunk", "chunks", "added_at")
@@ -155,7 +167,9 @@ def _create(
 ) -> None:
     schema = client.create_schema(auto_id=False, enable_dynamic_field=True)
     schema.add_field(PRIMARY_FIELD, DataType.VARCHAR, is_primary=True, max_length=64)
-    analyzer: dict[str, Any] = {"enable_analyzer": True} if keyword else {}
+    analyzer: dict[str, Any] = (
+        {"enable_analyzer": True, "analyzer_params": ANALYZER} if keyword else {}
+    )
     schema.add_field(TEXT_FIELD, DataType.VARCHAR, max_length=65535, **analyzer)
     schema.add_field(VECTOR_FIELD, DataType.FLOAT_VECTOR, dim=dim)
     for field, length in _VARCHAR_FIELDS.items():

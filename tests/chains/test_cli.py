@@ -32,14 +32,15 @@ def test_json_answer_cites_the_expected_document(sample_kb: None) -> None:
     code, out = ask("Can two processes open the same Milvus Lite data directory?", "--json")
     assert code == EXIT_OK
     result = json.loads(out)
-    assert set(result) == {"question", "answer", "sources"}
+    assert set(result) == {"question", "answer", "search_type", "notice", "sources"}
+    assert (result["search_type"], result["notice"]) == ("hybrid", None)
     assert result["question"].startswith("Can two processes")
     assert "No language model is configured" in result["answer"]
     sources = result["sources"]
     assert [s["n"] for s in sources] == [1, 2, 3, 4]
     assert "milvus-overview.md" in {s["source"] for s in sources}
-    assert all(set(s) == {"n", "source", "page", "score", "text"} for s in sources)
-    assert all(isinstance(s["score"], float) for s in sources)
+    assert all(set(s) == {"n", "source", "page", "score", "ranks", "text"} for s in sources)
+    assert all(isinstance(s["score"], float) and s["ranks"] for s in sources)
 
 
 @pytest.mark.integration
@@ -54,10 +55,20 @@ def test_mmr_and_source_filter(sample_kb: None) -> None:
 
 
 @pytest.mark.integration
+def test_old_and_new_search_types(sample_kb: None) -> None:
+    for search_type, ran in [("similarity", "dense"), ("keyword", "keyword")]:
+        code, out = ask("What is MMR?", "--json", "--search-type", search_type, "--k", "2")
+        assert code == EXIT_OK
+        result = json.loads(out)
+        assert result["search_type"] == ran
+        assert {tuple(s["ranks"]) for s in result["sources"]} == {(ran,)}
+
+
+@pytest.mark.integration
 def test_text_output_lists_sources(sample_kb: None) -> None:
     code, out = ask("Do I need an OpenAI key?", "--k", "2")
     assert code == EXIT_OK
-    assert "\nSources:\n  [1] " in out
+    assert "\nSources (hybrid search):\n  [1] " in out
 
 
 def test_invalid_options_are_reported(capsys: pytest.CaptureFixture[str]) -> None:

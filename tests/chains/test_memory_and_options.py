@@ -23,7 +23,7 @@ def test_long_answers_are_trimmed_in_memory() -> None:
 def test_options_defaults_and_bounds() -> None:
     options = SearchOptions()
     assert (options.search_type, options.k, options.fetch_k, options.lambda_mult) == (
-        "similarity",
+        "hybrid",
         4,
         20,
         0.5,

@@ -9,7 +9,7 @@ from langchain_core.retrievers import BaseRetriever
 
 from chains.options import SearchOptions
 from chains.retriever import PassageRetriever
-from core.knowledge import AccessScope
+from core.knowledge import KEYWORD_UNAVAILABLE, AccessScope
 from tests.fakes import InMemoryKnowledgeBase
 
 
@@ -47,7 +47,9 @@ async def test_passages_are_numbered_with_their_citation_facts(
         "c.pdf, page 2",
     )
     assert first.score == pytest.approx(1.0)
-    assert retrieval.search_type == "similarity" and retrieval.milliseconds >= 0
+    assert retrieval.milliseconds >= 0
+    # the fake has no BM25 field: the default hybrid search ran as dense, and says so
+    assert (retrieval.search_type, retrieval.notice) == ("dense", KEYWORD_UNAVAILABLE)
 
 
 async def test_no_search_runs_without_a_scope(memory_kb: InMemoryKnowledgeBase) -> None:

@@ -100,7 +100,7 @@ def test_folder_of_mixed_files(env: Settings, tmp_path: Path, local_embeddings: 
         try:
             question = "Where is the office moving?"
             hits = await kb.search(
-                SearchRequest(question, AccessScope.everything(), "similarity", 1, 1, 0.5)
+                SearchRequest(question, AccessScope.everything(), "dense", 1, 1, 0.5)
             )
         finally:
             await kb.close()

@@ -41,7 +41,7 @@ def _origin(document: DocumentKey) -> Origin:
 
 async def rows(kb: KnowledgeBase, source: str) -> list[Hit]:
     """Every stored chunk of the library document `source`."""
-    request = SearchRequest(source, AccessScope.library(), "similarity", 100, 100, 0.5, (source,))
+    request = SearchRequest(source, AccessScope.library(), "dense", 100, 100, 0.5, (source,))
     return await kb.search(request)
 
 

@@ -1,6 +1,6 @@
 from chains.options import SearchOptions
 from chains.retriever import Passage, Retrieval
-from core.knowledge import LIBRARY_OWNER, DocumentInfo
+from core.knowledge import KEYWORD_UNAVAILABLE, LIBRARY_OWNER, DocumentInfo
 from tests.ui.conftest import RecordingEmitter
 from ui.chat_settings import options_from_settings
 from ui.render import citation_elements, cited_numbers, retrieval_summary, welcome_text
@@ -39,11 +39,27 @@ async def test_citation_elements_are_named_by_number_and_sanitized(
 
 def test_retrieval_summary() -> None:
     retrieval = Retrieval(
-        "q", [Passage(n=1, source="a", page=None, score=0.5, text="t")], 12.3, "similarity"
+        "q", [Passage(n=1, source="a", page=None, score=0.5, text="t")], 12.3, "dense"
     )
     assert retrieval_summary(retrieval) == (
-        "Found 1 passages in 12 ms (similarity search):\n- [1] a · score 0.50"
+        "Found 1 passages in 12 ms (dense search):\n- [1] a · score 0.50"
     )
+
+
+def test_retrieval_summary_shows_each_routes_rank_and_a_fallback() -> None:
+    passages = [
+        Passage(1, "a.md", None, 0.0325, "t", ranks={"dense": 2, "keyword": 1}),
+        Passage(2, "b.pdf", 4, 0.0161, "u", ranks={"keyword": 2}),
+    ]
+    hybrid = retrieval_summary(Retrieval("q", passages, 20.0, "hybrid"))
+    assert hybrid.splitlines() == [
+        "Found 2 passages in 20 ms (hybrid search: keyword + dense, fused):",
+        "- [1] a.md · score 0.03 · dense #2, keyword #1",
+        "- [2] b.pdf, page 4 · score 0.02 · keyword #2",
+    ]
+    fallback = retrieval_summary(Retrieval("q", [], 5.0, "dense", notice=KEYWORD_UNAVAILABLE))
+    assert fallback.startswith("No passages found (5 ms, dense search).")
+    assert fallback.endswith(f"*{KEYWORD_UNAVAILABLE}*")
 
 
 def test_settings_panel_values_become_validated_options() -> None:

@@ -52,7 +52,7 @@ def report_lines(events: RecordingEmitter) -> dict[str, str]:
 
 async def hits(kb: KnowledgeBase, source: str) -> list[Hit]:
     """Every stored chunk of `source`, whoever owns it."""
-    request = SearchRequest(source, AccessScope.everything(), "similarity", 20, 20, 0.5, (source,))
+    request = SearchRequest(source, AccessScope.everything(), "dense", 20, 20, 0.5, (source,))
     return await kb.search(request)
 
 

@@ -47,7 +47,7 @@ async def search(
     query: str,
     scope: AccessScope = EVERYTHING,
     *,
-    mode: SearchMode = "similarity",
+    mode: SearchMode = "dense",
     k: int = 10,
     sources: tuple[str, ...] = (),
 ) -> list[Hit]:
@@ -83,7 +83,7 @@ class KnowledgeBaseSuite:
         scores = [h.score or 0.0 for h in hits]
         assert scores == sorted(scores, reverse=True)
 
-    @pytest.mark.parametrize("mode", ["similarity", "mmr"])
+    @pytest.mark.parametrize("mode", ["dense", "mmr"])
     async def test_a_user_sees_own_documents_and_the_library(
         self, kb: MilvusKnowledgeBase, mode: SearchMode
     ) -> None:
@@ -92,7 +92,7 @@ class KnowledgeBaseSuite:
         bob = AccessScope.for_user("bob")
         assert await sources_found(kb, "alpha", bob, mode=mode) == ALL_SOURCES - {"a.txt"}
 
-    @pytest.mark.parametrize("mode", ["similarity", "mmr"])
+    @pytest.mark.parametrize("mode", ["dense", "mmr"])
     async def test_chat_and_library_scopes(self, kb: MilvusKnowledgeBase, mode: SearchMode) -> None:
         chat = ALICE.in_chat("chat-A")
         assert await sources_found(kb, "beta text about bananas", chat, mode=mode) == {"a.txt"}
@@ -124,7 +124,7 @@ class KnowledgeBaseSuite:
     async def test_injection_attempts_match_nothing(
         self, kb: MilvusKnowledgeBase, attack: str
     ) -> None:
-        for mode in ("similarity", "mmr"):
+        for mode in ("dense", "mmr"):
             assert await sources_found(kb, "alpha", sources=(attack,), mode=mode) == set()
             assert await sources_found(kb, "alpha", sources=(attack, "x"), mode=mode) == set()
             forged = AccessScope.for_user(attack)
@@ -245,6 +245,27 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
     async def kb(self, seeded_kb: MilvusKnowledgeBase) -> MilvusKnowledgeBase:
         return seeded_kb
 
+    async def test_keyword_route_finds_exact_words_within_the_scope(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        (hit,) = await search(kb, "grapes", mode="keyword")
+        assert (hit.source, dict(hit.ranks)) == ("c.pdf", {"keyword": 1})
+        assert hit.score is not None and hit.score > 0
+        assert await search(kb, "bananas", ALICE, mode="keyword") == []  # bob's upload
+        assert await search(kb, "bananas", ALICE.in_chat("chat-A"), mode="keyword") == []
+        forged = AccessScope.for_user('x" or owner != "')
+        assert await search(kb, "apples", forged, mode="keyword") == []
+
+    async def test_hybrid_fuses_both_routes_with_their_ranks(self, kb: MilvusKnowledgeBase) -> None:
+        hits = await search(kb, "grapes", mode="hybrid", k=4)
+        assert hits[0].source == "c.pdf"
+        assert hits[0].ranks["keyword"] == 1 and "dense" in hits[0].ranks
+        assert {h.source for h in hits} == ALL_SOURCES  # the dense route brings the rest
+        scores = [h.score or 0.0 for h in hits]
+        assert scores == sorted(scores, reverse=True)
+        scoped = await search(kb, "bananas", ALICE, mode="hybrid")
+        assert "b.txt" not in {h.source for h in scoped}
+
     async def test_capabilities(self, kb: MilvusKnowledgeBase) -> None:
         caps = kb.capabilities
         assert caps.backend == "milvus-lite" and caps.label.startswith("Milvus Lite 3.")
@@ -277,3 +298,11 @@ class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
         assert (caps.backend, caps.label) == ("milvus", "Milvus 2.3.5")
         assert (caps.filter_templates, caps.bm25, caps.partition_key) == (False, False, True)
         assert not kb.keyword_search  # dense only: 2.3.5 has no BM25 function
+
+    @pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+    async def test_keyword_modes_fall_back_to_dense(
+        self, kb: MilvusKnowledgeBase, mode: SearchMode
+    ) -> None:
+        asked = await search(kb, "gamma text about grapes", ALICE, mode=mode, k=3)
+        dense = await search(kb, "gamma text about grapes", ALICE, mode="dense", k=3)
+        assert asked == dense and asked[0].source == "c.pdf"

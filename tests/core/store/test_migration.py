@@ -166,12 +166,12 @@ class MigrationSuite:
         kb = await MilvusKnowledgeBase.open(v1_settings, embeddings)
         try:
             for query, expected in searches.items():
-                request = SearchRequest(query, AccessScope.everything(), "similarity", 6, 20, 0.5)
+                request = SearchRequest(query, AccessScope.everything(), "dense", 6, 20, 0.5)
                 hits = await kb.search(request)
                 assert [h.text for h in hits] == [text for text, _ in expected]
                 assert [h.score for h in hits] == pytest.approx([s for _, s in expected], abs=1e-3)
             ada = AccessScope.for_user("ada")
-            found = await kb.search(SearchRequest("bananas", ada, "similarity", 10, 20, 0.5))
+            found = await kb.search(SearchRequest("bananas", ada, "dense", 10, 20, 0.5))
             assert "bananas uploaded anonymously" not in {h.text for h in found}
             assert "bananas uploaded by ada" in {h.text for h in found}
         finally:

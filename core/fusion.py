@@ -1,0 +1,87 @@
+"""Combining search routes: reciprocal rank fusion, and MMR that keeps each document's
+best passage. Pure functions over `Hit`s, shared by the knowledge base and its test fake.
+
+>>> hit = lambda chunk_id, source="doc": Hit(chunk_id, "", source, "owner", 0, None, None)
+>>> dense = [hit("a"), hit("b")]
+>>> keyword = [hit("b"), hit("c")]
+>>> fused = reciprocal_rank_fusion({"dense": dense, "keyword": keyword}, keyword_weight=1.0)
+>>> [(h.id, dict(h.ranks)) for h in fused]
+[('b', {'dense': 2, 'keyword': 1}), ('a', {'dense': 1}), ('c', {'keyword': 2})]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from core.knowledge import Hit, Route
+
+RRF_K = 60  # the usual constant: ranks deep in a list count little
+
+
+def reciprocal_rank_fusion(
+    routes: Mapping[Route, Sequence[Hit]], *, keyword_weight: float
+) -> list[Hit]:
+    """Hits of all routes, best first by sum(weight / (RRF_K + rank)); each carries its
+    fused score and its rank in every route that found it."""
+    weights: dict[Route, float] = {"dense": 1.0, "keyword": keyword_weight}
+    scores: dict[str, float] = {}
+    ranks: dict[str, dict[Route, int]] = {}
+    first: dict[str, Hit] = {}
+    for route, hits in routes.items():
+        for rank, hit in enumerate(hits, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + weights[route] / (RRF_K + rank)
+            ranks.setdefault(hit.id, {})[route] = rank
+            first.setdefault(hit.id, hit)
+    # On a tie the dense route's better rank wins (it degrades more gracefully).
+    order = sorted(
+        scores,
+        key=lambda chunk_id: (-scores[chunk_id], ranks[chunk_id].get("dense", RRF_K), chunk_id),
+    )
+    return [
+        replace(first[chunk_id], score=round(scores[chunk_id], 5), ranks=ranks[chunk_id])
+        for chunk_id in order
+    ]
+
+
+def diverse(
+    candidates: Sequence[Hit],
+    vectors: Sequence[list[float]],
+    query: Sequence[float],
+    *,
+    k: int,
+    lambda_mult: float,
+) -> list[Hit]:
+    """MMR over `candidates` (best first, with their dense `vectors`), then
+    `keep_documents_best`; MMR hits carry no score."""
+    if not candidates:
+        return []
+    picked = maximal_marginal_relevance(
+        np.array(query, dtype=np.float32), list(vectors), lambda_mult=lambda_mult, k=k
+    )
+    chosen = keep_documents_best(candidates, [candidates[i] for i in picked])
+    return [replace(hit, score=None) for hit in chosen]
+
+
+def keep_documents_best(candidates: Sequence[Hit], chosen: Sequence[Hit]) -> list[Hit]:
+    """For each document MMR kept, make sure its best candidate is among the picks: its
+    lowest-ranked pick gives way. (Plain MMR often drops the right page's best passage
+    for being too similar to its second best.)
+
+    >>> hit = lambda chunk_id, source: Hit(chunk_id, "", source, "owner", 0, None, None)
+    >>> a1, a2, b1, a3 = hit("a1", "a"), hit("a2", "a"), hit("b1", "b"), hit("a3", "a")
+    >>> [h.id for h in keep_documents_best([a1, a2, b1, a3], [a3, b1])]
+    ['a1', 'b1']
+    """
+    position = {hit.id: n for n, hit in enumerate(candidates)}
+    result = list(chosen)
+    for source in dict.fromkeys(hit.source for hit in chosen):
+        best = next(hit for hit in candidates if hit.source == source)
+        if any(hit.id == best.id for hit in result):
+            continue
+        worst = max((hit for hit in result if hit.source == source), key=lambda h: position[h.id])
+        result[result.index(worst)] = best
+    return result
