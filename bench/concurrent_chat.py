@@ -1,6 +1,7 @@
 """Many users asking at once through the RAG chain, idle and while an ingest runs.
 
     python -m bench.concurrent_chat [--users 1 10 50] [--token-ms 20] [--ingest-mb 3]
+        [--search-type hybrid|dense|keyword|mmr] [--uri URI]
 
 The chat model is a fake that streams at a fixed rate (its first token comes `token-ms`
 after the call), so what is measured is the app: embedding the question, searching
@@ -75,11 +76,11 @@ class PacedChatModel(BaseChatModel):
             yield ChatGenerationChunk(message=AIMessageChunk(content=f"word{n} "))
 
 
-async def one_user(chain: Any, question: str) -> float:
+async def one_user(chain: Any, question: str, options: SearchOptions) -> float:
     started = time.perf_counter()
     first: float | None = None
     # Every chat searches within its user's scope (their documents and the library).
-    inputs = rag_input(question, options=SearchOptions(k=4), scope=AccessScope.for_user("bench"))
+    inputs = rag_input(question, options=options, scope=AccessScope.for_user("bench"))
     async for chunk in chain.astream(inputs):
         if "answer" in chunk and first is None:
             first = time.perf_counter() - started
@@ -109,10 +110,10 @@ class LoopLag:
         self._task.cancel()
 
 
-async def scenario(chain: Any, users: int, delay: float) -> list[float]:
+async def scenario(chain: Any, users: int, delay: float, options: SearchOptions) -> list[float]:
     questions = [QUESTIONS[i % len(QUESTIONS)] + f" ({i})" for i in range(users)]
     with LoopLag() as lag:
-        ttfts = await asyncio.gather(*(one_user(chain, q) for q in questions))
+        ttfts = await asyncio.gather(*(one_user(chain, q, options) for q in questions))
     overheads = [t - delay for t in ttfts]
     return [
         percentile(ttfts, 50) * 1000,
@@ -131,13 +132,14 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
     await ingestor.ingest_many([(p, p.name) for p in sorted(SAMPLE.iterdir())])
     delay = args.token_ms / 1000
+    options = SearchOptions(search_type=args.search_type, k=4)
     chain = build_rag_chain(PassageRetriever(searcher=kb), PacedChatModel(delay=delay))
-    await scenario(chain, max(args.users), delay)  # warm-up: thread pool, batch shapes
+    await scenario(chain, max(args.users), delay, options)  # warm-up: thread pool, batch shapes
 
     rows: list[list[str]] = []
     results: dict[str, float] = {}
     for users in args.users:
-        stats = await scenario(chain, users, delay)
+        stats = await scenario(chain, users, delay, options)
         results[f"idle-{users}"] = stats[3]
         rows.append(["idle", str(users), *(f"{v:.0f}" for v in stats)])
         print(" | ".join(rows[-1]), flush=True)
@@ -154,7 +156,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     for users in args.users:
         if ingest.done():
             print("the ingest finished before this scenario; use a larger --ingest-mb")
-        stats = await scenario(chain, users, delay)
+        stats = await scenario(chain, users, delay, options)
         results[f"ingest-{users}"] = stats[3]
         rows.append(
             [f"during a {args.ingest_mb:g} MB ingest", str(users), *(f"{v:.0f}" for v in stats)]
@@ -172,10 +174,15 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=20.0)
     parser.add_argument("--ingest-mb", type=float, default=3.0)
     parser.add_argument("--uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
+    parser.add_argument(
+        "--search-type",
+        choices=["hybrid", "dense", "keyword", "mmr"],
+        default=SearchOptions.model_fields["search_type"].default,
+    )
     args = parser.parse_args()
     rows, results = asyncio.run(run(args))
     print()
-    print(f"`{command_line()}` against {args.uri or 'Milvus Lite'}")
+    print(f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search)")
     print(versions())
     print()
     headers = [
