@@ -57,16 +57,18 @@ def test_retrieval_only_chat(start_app: StartApp, page: Page) -> None:
     expect(page.locator("#side-view-content")).to_contain_text("Source:")
     expect(page.locator("#side-view-content")).to_contain_text("Score:")
 
-    # A follow-up question, typed.
+    # A follow-up question, typed: hybrid search by default, each passage's route ranks.
     ask(page, "And what does lambda_mult control?")
     wait_until_answered(page)
     expect(answers(page).last.locator(".element-link").first).to_be_visible()
+    step = open_last_step(page)
+    assert "(hybrid search: keyword + dense, fused)" in step and "dense #" in step
 
     # Switch to MMR and ask again: the retrieval step says so, and scores are n/a.
-    choose_search_type(page, "mmr")
+    choose_search_type(page, "hybrid + MMR (diverse)")
     ask(page, "How do I point the app at a Milvus server?")
     wait_until_answered(page)
-    assert "(mmr search)" in open_last_step(page)
+    assert "(hybrid search, diversified (MMR))" in open_last_step(page)
     answers(page).last.locator(".element-link").first.click()
     expect(page.locator("#side-view-content")).to_contain_text("n/a (MMR)")
 
