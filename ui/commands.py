@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from chainlit.types import CommandDict
 
+from chains.markdown_escape import code_span, markdown_text
+
 if TYPE_CHECKING:
     from core.store import DocumentInfo, KnowledgeBase
 
@@ -42,10 +44,6 @@ def parse_command(command: str | None, content: str) -> tuple[str, str] | None:
     return match.group(1), (match.group(2) or "").strip()
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
-
-
 def _when(timestamp: int | None) -> str:
     if timestamp is None:
         return "unknown"
@@ -69,10 +67,11 @@ def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
             else (
                 "this chat"
                 if doc.chat_id == chat_id
-                else f"upload by {doc.uploaded_by or 'someone'}"
+                else f"upload by {markdown_text(doc.uploaded_by or 'someone')}"
             )
         )
-        rows.append(f"| `{_cell(doc.source)}` | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
+        name = code_span(doc.source, table_cell=True)
+        rows.append(f"| {name} | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
     rows += ["", "Remove one with `/remove NAME`."]
     return "\n".join(rows)
 
@@ -85,5 +84,5 @@ async def run_command(kb: KnowledgeBase, name: str, argument: str, chat_id: str)
         return "Say which document to remove: `/remove NAME` (see `/docs` for the names)."
     removed = await kb.remove_document(argument)
     if removed == 0:
-        return f"No document named `{_cell(argument)}` is in the knowledge base (see `/docs`)."
-    return f"Removed `{_cell(argument)}` ({removed} chunks) from the knowledge base."
+        return f"No document named {code_span(argument)} is in the knowledge base (see `/docs`)."
+    return f"Removed {code_span(argument)} ({removed} chunks) from the knowledge base."
