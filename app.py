@@ -30,6 +30,7 @@ from ui import render  # noqa: E402
 from ui.chat_settings import options_from_settings, settings_widgets  # noqa: E402
 from ui.commands import COMMANDS, parse_command, run_command  # noqa: E402
 from ui.conversation import answer_question  # noqa: E402
+from ui.http_security import secure_chainlit_server  # noqa: E402
 from ui.resources import AppResources, get_resources  # noqa: E402
 from ui.uploads import allow_empty_uploads, ingest_uploads  # noqa: E402
 
@@ -50,6 +51,7 @@ def _configure_uploads() -> None:
 
 
 _configure_uploads()
+secure_chainlit_server()  # headers, CSP, inert served files, socket Origin check
 
 
 async def _resources_or_tell_user() -> AppResources | None:
