@@ -1,14 +1,16 @@
-"""Untrusted text into Markdown that renders it literally.
+r"""Untrusted text into Markdown that renders it literally.
 
 File names, passage labels, user names and excerpts are untrusted: printed raw into a
 message they could become images (the browser fetches them), links, HTML or headings.
 Three ways to print them, all of which render every character as written:
 
->>> markdown_text("![s](https:HOST?x) # 1. *big*")
-'\\\\!\\\\[s\\\\]\\\\(`https:HOST?x)` \\\\# 1. \\\\*big\\\\*'
->>> code_span("a `tick`")
-'`` a `tick` ``'
->>> print(code_block("```\\nx"))
+>>> print(markdown_text("![s](https:HOST?x) # 1. *big*"))
+\!\[s\]\(https\:HOST?x) \# 1. \*big\*
+>>> print(markdown_text("see www.example.com [1]"))
+see `www.example.com` \[1\]
+>>> print(code_span("a `tick`"))
+`` a `tick` ``
+>>> print(code_block("```\nx"))
 ````
 ```
 x

@@ -14,11 +14,13 @@ it out again from the parsed tree with an allow-list:
   no construct that Chainlit's renderer could turn into an image, a link or HTML.
 
 It is applied to the whole text streamed so far, so a construct that is still being
-written is text (and escaped) until it is complete, and removed by then.
+written is text (and escaped) until it is complete, and removed by then. `StreamSanitizer`
+does the same for a growing text without re-parsing the blocks that are already settled.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 
@@ -29,6 +31,7 @@ from chains.markdown_escape import code_block, code_span, escape_text
 
 MAX_QUESTION_CHARS = 4000
 _EMPHASIS = {"em": "*", "strong": "**", "s": "~~"}
+_NEWLINES = re.compile(r"\r\n?")
 _ALIGN = {"text-align:left": ":---", "text-align:right": "---:", "text-align:center": ":---:"}
 
 
@@ -41,6 +44,53 @@ def _parser() -> MarkdownIt:
 def sanitize_markdown(text: str) -> str:
     """The Markdown `text` with only allow-listed constructs left active (see above)."""
     return _blocks(SyntaxTreeNode(_parser().parse(text)).children, tight=False)
+
+
+class StreamSanitizer:
+    r"""`sanitize_markdown` for a text that only grows (a streamed answer), in time that
+    does not grow with it.
+
+    A top-level block followed by another one is settled: later text cannot change it
+    (reference definitions aside, which only decide whether a removed link or image shows
+    as its text or as escaped brackets). So each call parses only from the start of the
+    last top-level block, and reuses the output of the blocks before it. Whatever the
+    split, each piece is sanitized on its own, so the joined output is as inert.
+
+    >>> stream = StreamSanitizer()
+    >>> print(stream("Hello *there*.\n\n![x](https://host/"))
+    Hello *there*.
+    <BLANKLINE>
+    `![x](https://host/`
+    >>> print(stream("Hello *there*.\n\n![x](https://host/x) done"))
+    Hello *there*.
+    <BLANKLINE>
+    \[image removed: x\] done
+    """
+
+    def __init__(self) -> None:
+        self._settled_text = ""
+        self._settled_blocks: list[str] = []
+
+    def __call__(self, text: str) -> str:
+        text = _NEWLINES.sub("\n", text)
+        if not text.startswith(self._settled_text):  # not the same stream: start over
+            self._settled_text, self._settled_blocks = "", []
+        tail = text[len(self._settled_text) :]
+        nodes = SyntaxTreeNode(_parser().parse(tail)).children
+        blocks = [_block(node) for node in nodes]
+        if len(nodes) > 1 and nodes[-1].map is not None:
+            self._settled_text += tail[: _line_offset(tail, nodes[-1].map[0])]
+            self._settled_blocks += blocks[:-1]
+            blocks = blocks[-1:]
+        return "\n\n".join(block for block in self._settled_blocks + blocks if block)
+
+
+def _line_offset(text: str, line: int) -> int:
+    """Where line number `line` (0-based) of `text` starts."""
+    offset = 0
+    for _ in range(line):
+        offset = text.index("\n", offset) + 1
+    return offset
 
 
 def cap_question(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:

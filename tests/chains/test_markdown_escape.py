@@ -1,8 +1,11 @@
+import doctest
 import re
 
 import pytest
 from markdown_it import MarkdownIt
 
+import chains.markdown_escape
+import chains.safety
 from chains.markdown_escape import code_block, code_span, markdown_text
 from tests.markdown_view import active_constructs, visible_text
 
@@ -68,3 +71,8 @@ def test_code_block_keeps_every_character() -> None:
     tokens = MarkdownIt("commonmark").parse(code_block(text))
     assert [(t.type, t.content) for t in tokens] == [("fence", text)]
     assert code_block("no newline") == "```\nno newline\n```"
+
+
+def test_docstring_examples_hold() -> None:
+    for module in (chains.markdown_escape, chains.safety):
+        assert doctest.testmod(module).failed == 0, module.__name__

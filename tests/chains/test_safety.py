@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from chains.safety import cap_question, sanitize_markdown
-from tests.injections import BYPASSES
+from chains.safety import StreamSanitizer, cap_question, sanitize_markdown
+from tests.injections import BYPASSES, injection_corpus
 from tests.markdown_view import active_constructs, visible_text
 
 
@@ -41,31 +41,40 @@ def test_unsafe_forms_become_text_or_code() -> None:
     assert sanitize_markdown("0:text") == "0\\:text"  # not a remark-directive
 
 
+NORMAL_ANSWER = "\n".join(
+    [
+        "# Similarity and MMR",
+        "",
+        "Similarity returns the *closest* passages [1], MMR adds **diversity** [2][3].",
+        "",
+        "- `k`: how many passages",
+        "- `fetch_k`: the candidates MMR picks from",
+        "",
+        "1. retrieve",
+        "2. answer, ~~guess~~ cite",
+        "",
+        "> Quoted from the docs [4].",
+        "",
+        "| mode | speed |",
+        "| :--- | ---: |",
+        "| similarity | fast |",
+        "",
+        "```python",
+        "search(query, k=4)  # see ![x](//not-an-image) in code",
+        "```",
+        "",
+        "Setext heading",
+        "==============",
+        "",
+        "Done.",
+    ]
+)
+
+
 def test_normal_formatting_and_citations_survive_unchanged() -> None:
-    answer = "\n".join(
-        [
-            "# Similarity and MMR",
-            "",
-            "Similarity returns the *closest* passages [1], MMR adds **diversity** [2][3].",
-            "",
-            "- `k`: how many passages",
-            "- `fetch_k`: the candidates MMR picks from",
-            "",
-            "1. retrieve",
-            "2. answer, ~~guess~~ cite",
-            "",
-            "> Quoted from the docs [4].",
-            "",
-            "| mode | speed |",
-            "| :--- | ---: |",
-            "| similarity | fast |",
-            "",
-            "```python",
-            "search(query, k=4)  # see ![x](//not-an-image) in code",
-            "```",
-        ]
+    assert sanitize_markdown(NORMAL_ANSWER) == NORMAL_ANSWER.replace(
+        "Setext heading\n==============", "# Setext heading"
     )
-    assert sanitize_markdown(answer) == answer
 
 
 def test_code_cannot_be_broken_out_of() -> None:
@@ -84,6 +93,31 @@ def test_every_prefix_of_an_injected_answer_is_inert() -> None:
         shown = sanitize_markdown(payload[:end])
         assert active_constructs(shown) == [], (end, shown)
         assert "attacker.example/collect?q=SECRET)" not in shown
+    corpus, stream = injection_corpus("HOST"), StreamSanitizer()
+    for end in range(len(corpus) + 1):
+        assert active_constructs(stream(corpus[:end])) == [], end
+
+
+def test_streaming_shows_what_the_whole_text_sanitizer_shows() -> None:
+    stream = StreamSanitizer()
+    for end in range(len(NORMAL_ANSWER) + 1):
+        assert stream(NORMAL_ANSWER[:end]) == sanitize_markdown(NORMAL_ANSWER[:end]), end
+    assert StreamSanitizer()("another text") == "another text"
+
+
+def test_streaming_stays_fast_as_the_answer_grows() -> None:
+    """The stream re-sanitizes the answer every 40 ms: each flush re-parses only its last
+    block, so a flush stays far below that however long the answer grows."""
+    answer = "Some **bold** text with a [1] citation, `code` and a list:\n\n- one\n- two\n\n"
+    answer = (answer * 80)[:5000]
+    stream = StreamSanitizer()
+    started = time.perf_counter()
+    flushes = range(40, len(answer) + 1, 40)
+    for end in flushes:
+        stream(answer[:end])
+    per_flush = (time.perf_counter() - started) / len(flushes)
+    assert per_flush < 0.005, f"{per_flush * 1000:.2f} ms per flush"
+    assert stream(answer) == sanitize_markdown(answer)
 
 
 def test_random_markdown_soup_never_renders_anything_active() -> None:
@@ -98,21 +132,6 @@ def test_random_markdown_soup_never_renders_anything_active() -> None:
         payload = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
         shown = sanitize_markdown(payload)
         assert active_constructs(shown) == [], (payload, shown)
-
-
-def test_fast_enough_to_run_on_every_flush() -> None:
-    """The stream re-sanitizes the whole answer every 40 ms: a 5 KB answer must take a
-    small fraction of that."""
-    answer = "Some **bold** text with a [1] citation, `code` and a list:\n\n- one\n- two\n\n"
-    answer = (answer * 80)[:5000]
-    best = min(_timed(answer) for _ in range(3))
-    assert best < 0.02, f"{best * 1000:.1f} ms for 5 KB"
-
-
-def _timed(text: str) -> float:
-    started = time.perf_counter()
-    sanitize_markdown(text)
-    return time.perf_counter() - started
 
 
 def test_cap_question() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import doctest
 import hashlib
 
 import httpx
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+import ui.http_security
 from ui.http_security import SecurityHeaders, SocketOrigins
 
 PAGE = (
@@ -102,3 +104,7 @@ def test_socket_origins_are_the_apps_own_and_the_configured_ones() -> None:
     forwarded = {**own, "HTTP_X_FORWARDED_HOST": "evil.example"}
     assert not allowed("http://evil.example", forwarded)
     assert not SocketOrigins(["*"])("http://evil.example", own)
+
+
+def test_docstring_examples_hold() -> None:
+    assert doctest.testmod(ui.http_security).failed == 0
