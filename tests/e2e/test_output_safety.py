@@ -134,6 +134,7 @@ def test_injected_markdown_never_makes_the_browser_leave_the_app(
         assert [u for u in urls if urlsplit(u).netloc != app_host] == []
 
     # Uploaded files are served as inert downloads.
+    assert len(uploads) == 2
     session_id = parse_qs(urlsplit(uploads[0].url).query)["session_id"][0]
     for upload in uploads:
         served = page.request.get(
