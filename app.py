@@ -2,8 +2,8 @@
 uploads, commands), example buttons, stop.
 
 Run with `chainlit run app.py` (scripts/run.sh does, after seeding the knowledge base).
-Importing this module only defines the hooks; the start-up hook reads the settings and
-opens every resource.
+Importing this module only registers the hooks and the security middleware; the start-up
+hook reads the settings and opens every resource.
 """
 
 from __future__ import annotations
@@ -26,11 +26,17 @@ from ui import render, runtime
 from ui.chat_settings import options_from_settings, settings_widgets
 from ui.commands import COMMANDS, parse_command, run_command
 from ui.conversation import access_scope, answer_question
+from ui.http_security import secure_chainlit_server
 from ui.runtime import ChatServices
 from ui.uploads import ingest_uploads
 
 logger = logging.getLogger("app")
 EXIT_CONFIG = 2
+
+# Like the hook decorators below, this registers with Chainlit's server as it loads this
+# module: the middleware (headers, CSP, inert served files) must be in place before the
+# server builds its middleware stack, which happens before any start-up hook runs.
+secure_chainlit_server()
 
 
 @cl.on_app_startup

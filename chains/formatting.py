@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chains.markdown_escape import markdown_text
 from chains.retriever import Passage
 
 NO_MODEL_NOTICE = (
@@ -36,8 +37,8 @@ def retrieval_only_answer(passages: list[Passage]) -> str:
     lines = [NO_MODEL_NOTICE, ""]
     for p in passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
-        lines.append(f"[{p.n}] **{_escape_md(p.label)}**{score}")
-        lines.append(f"> {_escape_md(excerpt(p.text))}")
+        lines.append(f"[{p.n}] **{markdown_text(p.label)}**{score}")
+        lines.append(f"> {markdown_text(excerpt(p.text))}")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -58,7 +59,3 @@ def _attr(value: str) -> str:
 def _unfence(text: str) -> str:
     """A passage may not close its own fence and pose as instructions."""
     return text.replace("</passage>", "</ passage>").replace("<passage", "< passage")
-
-
-def _escape_md(text: str) -> str:
-    return "".join(f"\\{ch}" if ch in "\\`*_[]<>!|#" else ch for ch in text)

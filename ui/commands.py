@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from chainlit.types import CommandDict
 
+from chains.markdown_escape import code_span, markdown_text
 from core.knowledge import LIBRARY_OWNER, AccessScope, DocumentInfo, KnowledgeBase
 
 COMMANDS: list[CommandDict] = [
@@ -40,10 +41,6 @@ def parse_command(command: str | None, content: str) -> tuple[str, str] | None:
     return match.group(1), (match.group(2) or "").strip()
 
 
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'").replace("\n", " ")
-
-
 def _when(timestamp: int | None) -> str:
     if timestamp is None:
         return "unknown"
@@ -69,8 +66,9 @@ def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
         "|---|---:|---|---|",
     ]
     for doc in documents:
-        origin = _cell(_origin(doc, chat_id))
-        rows.append(f"| `{_cell(doc.source)}` | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
+        origin = markdown_text(_origin(doc, chat_id))
+        name = code_span(doc.source, table_cell=True)
+        rows.append(f"| {name} | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
     rows += ["", "Remove one with `/remove NAME`."]
     return "\n".join(rows)
 
@@ -86,5 +84,5 @@ async def run_command(
         return "Say which document to remove: `/remove NAME` (see `/docs` for the names)."
     removed = await kb.remove_document(argument, scope)
     if removed == 0:
-        return f"No document named `{_cell(argument)}` is in the knowledge base (see `/docs`)."
-    return f"Removed `{_cell(argument)}` ({removed} chunks) from the knowledge base."
+        return f"No document named {code_span(argument)} is in the knowledge base (see `/docs`)."
+    return f"Removed {code_span(argument)} ({removed} chunks) from the knowledge base."

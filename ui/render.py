@@ -7,8 +7,8 @@ import re
 import chainlit as cl
 
 from chains.formatting import NO_MODEL_NOTICE
+from chains.markdown_escape import code_block, code_span, markdown_text
 from chains.retriever import Passage, Retrieval
-from chains.safety import sanitize_markdown
 from core.knowledge import DocumentInfo
 
 EXAMPLE_QUESTIONS = [
@@ -36,7 +36,7 @@ _CITATION = re.compile(r"\[(\d{1,2})\]")
 
 def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | None) -> str:
     if documents:
-        names = ", ".join(f"`{d.source}`" for d in documents[:5])
+        names = ", ".join(code_span(d.source) for d in documents[:5])
         more = f" and {len(documents) - 5} more" if len(documents) > 5 else ""
         holds = (
             f"The knowledge base holds **{len(documents)} documents** ({chunks} chunks): "
@@ -78,7 +78,7 @@ def retrieval_summary(retrieval: Retrieval) -> str:
     for p in retrieval.passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
         ranks = ", ".join(f"{route} #{rank}" for route, rank in sorted(p.ranks.items()))
-        lines.append(f"- [{p.n}] {p.label}{score}{f' · {ranks}' if ranks else ''}")
+        lines.append(f"- [{p.n}] {markdown_text(p.label)}{score}{f' · {ranks}' if ranks else ''}")
     return "\n".join(lines) + notice
 
 
@@ -98,11 +98,11 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
     elements = []
     for n in numbers:
         p = by_number[n]
-        facts = [f"**Source:** `{p.source}`"]
+        facts = [f"**Source:** {code_span(p.source)}"]
         if p.page is not None:
             facts.append(f"**Page:** {p.page}")
         facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")
-        # The passage is rendered as Markdown: sanitized, since documents are untrusted.
-        content = " · ".join(facts) + "\n\n---\n\n" + sanitize_markdown(p.text)
+        # Documents are untrusted: the passage is shown as plain text, every character kept.
+        content = " · ".join(facts) + "\n\n" + code_block(p.text)
         elements.append(cl.Text(name=f"[{n}]", content=content, display="side"))
     return elements

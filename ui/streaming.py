@@ -6,7 +6,7 @@ import time
 
 import chainlit as cl
 
-from chains.safety import sanitize_markdown
+from chains.safety import StreamSanitizer, sanitize_markdown
 
 FLUSH_SECONDS = 0.04
 
@@ -14,15 +14,17 @@ FLUSH_SECONDS = 0.04
 class SafeStream:
     """Streams tokens into `message`, always showing the sanitized text so far.
 
-    Each update replaces the content (`is_sequence=True`) with `sanitize_markdown` of the
-    whole text, so an image or link only becomes active Markdown once complete, and is
-    removed by then. Updates are coalesced to one per `FLUSH_SECONDS`.
+    Each update replaces the content (`is_sequence=True`) with the sanitized whole text
+    (`StreamSanitizer`, which re-parses only the last block), so an image or link only
+    becomes active Markdown once complete, and is removed by then. Updates are coalesced
+    to one per `FLUSH_SECONDS`. The final text is sanitized in one piece.
     """
 
     def __init__(self, message: cl.Message) -> None:
         self.message = message
         self.raw = ""
         self._shown = ""
+        self._sanitize = StreamSanitizer()
         self._last_flush = 0.0
 
     async def push(self, token: str) -> None:
@@ -31,7 +33,7 @@ class SafeStream:
             await self._flush()
 
     async def _flush(self) -> None:
-        text = sanitize_markdown(self.raw)
+        text = self._sanitize(self.raw)
         if text != self._shown:
             await self.message.stream_token(text, is_sequence=True)
             self._shown = text

@@ -18,6 +18,7 @@ from typing import Any
 import chainlit as cl
 from chainlit.session import BaseSession
 
+from chains.markdown_escape import code_span, markdown_text
 from ingest.pipeline import FileOutcome, Ingestor, ProgressEvent
 
 UPDATE_SECONDS = 0.3
@@ -74,11 +75,6 @@ def document_name(filename: str) -> str:
     return base or "upload"
 
 
-def _code(name: str) -> str:
-    """A file name inside an inline code span (which cannot hold a backtick)."""
-    return name.replace("`", "'")
-
-
 @dataclass
 class _Line:
     name: str
@@ -104,7 +100,7 @@ def outcome_line(outcome: FileOutcome) -> str:
         return f"**replaced** the earlier version, {outcome.chunks} chunks"
     if outcome.status == "unchanged":
         return "**already in the knowledge base** (unchanged), nothing added"
-    return f"**not added**: {outcome.reason}"
+    return f"**not added**: {markdown_text(str(outcome.reason))}"
 
 
 class UploadReport:
@@ -120,8 +116,11 @@ class UploadReport:
     def _render(self) -> str:
         count = len(self.lines) + len(self.rejected)
         rows = [f"**Adding {count} file{'s' if count != 1 else ''} to the knowledge base**", ""]
-        rows += [f"- `{_code(line.name)}`: {line.text}" for line in self.lines.values()]
-        rows += [f"- `{_code(name)}`: **not added**: {reason}" for name, reason in self.rejected]
+        rows += [f"- {code_span(line.name)}: {line.text}" for line in self.lines.values()]
+        rows += [
+            f"- {code_span(name)}: **not added**: {markdown_text(reason)}"
+            for name, reason in self.rejected
+        ]
         return "\n".join(rows)
 
     async def progress(self, event: ProgressEvent) -> None:

@@ -55,64 +55,70 @@ def _app_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def start_app(tmp_path: Path) -> Iterator[StartApp]:
-    """`start_app(**env)` seeds the sample corpus, starts the app and returns its URL."""
-    processes: list[subprocess.Popen[str]] = []
+def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
+    """Seed the sample corpus into `tmp_path`, start the app (added to `processes`) and
+    return its URL once it is healthy."""
+    env = _app_env(tmp_path, extra_env)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "ingest", "data/sample"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    port = free_port()
+    log = (tmp_path / f"app-{port}.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chainlit",
+            "run",
+            "app.py",
+            "--headless",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited: {(tmp_path / f'app-{port}.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return url
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the app did not become healthy in 120 s")
 
-    def start(**extra_env: str) -> str:
-        env = _app_env(tmp_path, extra_env)
-        seeded = subprocess.run(
-            [sys.executable, "-m", "ingest", "data/sample"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-        port = free_port()
-        log = (tmp_path / f"app-{port}.log").open("w")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chainlit",
-                "run",
-                "app.py",
-                "--headless",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the app exited: {(tmp_path / f'app-{port}.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return url
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError("the app did not become healthy in 120 s")
 
-    yield start
+def stop_apps(processes: list[subprocess.Popen[str]]) -> None:
     for process in processes:
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def start_app(tmp_path: Path) -> Iterator[StartApp]:
+    """`start_app(**env)` seeds the sample corpus, starts the app and returns its URL."""
+    processes: list[subprocess.Popen[str]] = []
+    yield lambda **extra_env: launch_app(tmp_path, processes, **extra_env)
+    stop_apps(processes)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,12 @@ knowledge base; the same scopes on real Milvus are in tests/core/store)."""
 
 from __future__ import annotations
 
-from core.knowledge import AccessScope
+from markdown_it import MarkdownIt
+
+from core.knowledge import AccessScope, DocumentInfo
 from tests.fakes import InMemoryKnowledgeBase
-from ui.commands import parse_command, run_command
+from tests.markdown_view import active_constructs, visible_text
+from ui.commands import documents_table, parse_command, run_command
 
 ALICE = AccessScope.for_user("alice")
 
@@ -16,6 +19,18 @@ def test_parse_command() -> None:
     assert parse_command("remove", "report.pdf") == ("remove", "report.pdf")
     assert parse_command(None, "what is /docs?") is None
     assert parse_command(None, "/documents") is None
+
+
+def test_documents_table_shows_names_and_uploaders_literally() -> None:
+    name = "![s](https:HOST?x) a|b `c`.md"
+    uploader = "[me](//HOST/u)"
+    docs = [DocumentInfo(source=name, owner=uploader, chunks=2, added_at=None, chat_id="other")]
+    table = documents_table(docs, chat_id="c")
+    assert active_constructs(table) == [], table
+    tokens = MarkdownIt("commonmark").enable("table").parse(table)
+    cells = [t for t in tokens if t.type == "td_open"]
+    assert len(cells) == 4  # the pipe in the name did not split its cell
+    assert f"upload by {uploader}" in visible_text(table)
 
 
 async def test_list_and_remove_within_the_users_scope(memory_kb: InMemoryKnowledgeBase) -> None:

@@ -1,6 +1,9 @@
+from markdown_it import MarkdownIt
+
 from chains.options import SearchOptions
 from chains.retriever import Passage, Retrieval
 from core.knowledge import KEYWORD_UNAVAILABLE, LIBRARY_OWNER, DocumentInfo
+from tests.markdown_view import active_constructs, visible_text
 from tests.ui.conftest import RecordingEmitter
 from ui.chat_settings import options_from_settings
 from ui.render import citation_elements, cited_numbers, retrieval_summary, welcome_text
@@ -21,11 +24,12 @@ def test_cited_numbers_in_order_and_in_range() -> None:
     assert cited_numbers("A [2] and [1][2], not [9] or [0].", available=4) == [2, 1]
 
 
-async def test_citation_elements_are_named_by_number_and_sanitized(
+async def test_citation_elements_are_named_by_number_and_show_passages_as_plain_text(
     chainlit_events: RecordingEmitter,
 ) -> None:
+    raw = "See ![x](https://evil.example/p)\n__NOGLOBS__\n===\n0:text/x-diff\n```"
     passages = [
-        Passage(n=1, source="a.pdf", page=3, score=0.91, text="See ![x](https://evil.example/p)"),
+        Passage(n=1, source="a`b.pdf", page=3, score=0.91, text=raw),
         Passage(n=2, source="b.md", page=None, score=None, text="plain"),
     ]
     elements = citation_elements(passages, [2, 1])
@@ -33,8 +37,25 @@ async def test_citation_elements_are_named_by_number_and_sanitized(
     second, first = (str(e.content) for e in elements)
     assert second.startswith("**Source:** `b.md` · **Score:** n/a (MMR)")
     assert "**Page:** 3" in first and "**Score:** 0.910" in first
-    assert "evil.example" not in first and "[image removed: x]" in first
+    assert active_constructs(first) == []
+    fences = [t for t in MarkdownIt("commonmark").parse(first) if t.type == "fence"]
+    assert [t.content for t in fences] == [raw + "\n"]  # every character, as written
+    assert "Source: a`b.pdf" in visible_text(first)
     assert all(e.display == "side" for e in elements)
+
+
+def test_file_names_with_markdown_render_literally() -> None:
+    name = "![s](https:HOST?x) [l](//HOST/k) <img src=//HOST/i>.md"
+    welcome = welcome_text(
+        [DocumentInfo(source=name, owner=LIBRARY_OWNER, chunks=1, added_at=1)], 1, None
+    )
+    summary = retrieval_summary(
+        Retrieval("q", [Passage(n=1, source=name, page=2, score=0.5, text="t")], 1, "dense")
+    )
+    for shown in (welcome, summary):
+        assert active_constructs(shown) == [], shown
+    assert f"documents (1 chunks): {name}." in visible_text(welcome)
+    assert f"[1] {name}, page 2 · score 0.50" in visible_text(summary)
 
 
 def test_retrieval_summary() -> None:

@@ -11,6 +11,7 @@ import pytest
 from core.knowledge import AccessScope, Hit, KnowledgeBase, SearchRequest
 from core.store import MilvusKnowledgeBase
 from ingest.pipeline import IngestOptions, Ingestor
+from tests.markdown_view import active_constructs, visible_text
 from tests.samples import (
     BINARY_BYTES,
     CORRUPT_PDF,
@@ -20,7 +21,7 @@ from tests.samples import (
     write,
 )
 from tests.ui.conftest import RecordingEmitter
-from ui.uploads import allow_empty_uploads, document_name, ingest_uploads
+from ui.uploads import UploadReport, allow_empty_uploads, document_name, ingest_uploads
 
 pytestmark = pytest.mark.integration
 
@@ -168,6 +169,17 @@ async def test_a_failed_write_leaves_nothing_and_says_so(
     assert outcome.status == "failed"
     assert "partial chunks were removed" in report_lines(chainlit_events)["long.txt"]
     assert await hits(ingestor.kb, "long.txt") == []
+
+
+async def test_the_upload_report_shows_file_names_literally(
+    chainlit_events: RecordingEmitter,
+) -> None:
+    name = document_name("![s](https:HOST?x) `x`.txt")
+    report = UploadReport([name], [("<img src=//HOST/i>.md", "binary data")])
+    assert active_constructs(report.message.content) == []
+    shown = visible_text(report.message.content)
+    assert f"{name}: waiting" in shown
+    assert "<img src=//HOST/i>.md: not added: binary data" in shown
 
 
 def test_document_names_never_become_paths() -> None:
