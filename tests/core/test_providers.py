@@ -1,6 +1,8 @@
+import pytest
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
 from core.batched_embeddings import CoalescingEmbeddings
+from core.onnx_embeddings import OnnxEmbeddings
 from core.providers import build_chat_model, build_embeddings
 from core.settings import Settings
 
@@ -39,3 +41,13 @@ def test_openai_embeddings_get_the_same_client_limits() -> None:
     assert embeddings.request_timeout == 5
     assert embeddings.max_retries == 0
     assert embeddings.model == "text-embedding-3-small"
+
+
+@pytest.mark.integration
+def test_local_embeddings_run_in_onnx_runtime_with_the_configured_batch_size() -> None:
+    embeddings = build_embeddings(
+        Settings(_env_file=None, embeddings="local", embedding_batch_size=7)
+    )
+    assert isinstance(embeddings, CoalescingEmbeddings)
+    assert isinstance(embeddings.inner, OnnxEmbeddings)
+    assert embeddings.inner.batch_size == 7
