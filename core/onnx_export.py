@@ -53,7 +53,7 @@ class _SentenceEmbedding(torch.nn.Module):
 def export(target: ModelFiles) -> None:
     """Write the model and tokenizer into `target.directory`, replacing what is there;
     a failed export leaves the folder as it was."""
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     # Eager attention exports as plain matrix products, which ONNX Runtime ran faster on
     # 1,000-character chunks than the exported scaled-dot-product attention.
     model = SentenceTransformer(
@@ -78,7 +78,7 @@ def export(target: ModelFiles) -> None:
             # indices come from `arange`: the tests compare the result with
             # sentence-transformers on padded batches.
             warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
             warnings.filterwarnings("ignore", "Exporting aten::index operator")
             torch.onnx.export(
                 _SentenceEmbedding(model),
