@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.knowledge import AccessScope, SearchMode, SearchRequest
 
-Scope = Literal["all", "chat"]
+Scope = Literal["all", "chat", "library"]
 
 
 class SearchOptions(BaseModel):
@@ -28,7 +28,7 @@ class SearchOptions(BaseModel):
     fetch_k: int = Field(default=20, ge=1, le=100)
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     sources: tuple[str, ...] = ()
-    scope: Scope = "all"  # "chat": only the documents uploaded in this chat
+    scope: Scope = "all"  # "chat": this chat's uploads; "library": the shared library
 
     @model_validator(mode="before")
     @classmethod
