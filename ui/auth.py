@@ -17,7 +17,6 @@ from chainlit.types import DeleteFeedbackRequest, UpdateFeedbackRequest
 from chainlit.user import PersistedUser, User
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 
 from accounts.database import Database
 from accounts.names import InvalidName, check_name
@@ -85,8 +84,8 @@ def install_feedback_guard(app: FastAPI, database: Database) -> None:
         return response
 
     path = f"{chainlit_server.router.prefix}/feedback"
-    guarded = [
-        APIRoute(path, update_feedback, methods=["PUT"]),
-        APIRoute(path, delete_feedback, methods=["DELETE"]),
-    ]
+    app.router.add_api_route(path, update_feedback, methods=["PUT"])
+    app.router.add_api_route(path, delete_feedback, methods=["DELETE"])
+    guarded = app.router.routes[-2:]
+    del app.router.routes[-2:]
     app.router.routes[0:0] = guarded
