@@ -28,7 +28,7 @@ from tests.history_db import (  # noqa: E402, F401  (fixtures: the history datab
     accounts,
     database,
     history_settings,
-    postgres_url,
+    postgres,
 )
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
 from tests.ui.conftest import chainlit_events  # noqa: E402, F401  (fixture)

