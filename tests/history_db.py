@@ -7,7 +7,8 @@ Imported by `tests/conftest.py`, whose helpers these use (imported late for that
 from __future__ import annotations
 
 import os
-import subprocess
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -36,24 +37,23 @@ class EmbeddedPostgres:
         self._ctl("-w", "-o", f"-h 127.0.0.1 -p {self.port}", "restart")
 
     def url(self) -> str:
-        """The server's URL, starting it again if something stopped it (seen once in a
-        full run, cause unknown: a test must not fail for that)."""
-        try:
-            self._ctl("status")
-        except subprocess.CalledProcessError:
-            self.listen()
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+def postgres() -> Iterator[EmbeddedPostgres]:
+    """Its data lives in a folder of its own under /tmp, not in pytest's temporary tree:
+    as root the server runs as another system user, which needs access to every parent
+    folder, and pytest's private folders lose that access during a full run."""
     from tests.conftest import free_port
 
+    pgdata = Path(tempfile.mkdtemp(prefix="rag-chat-pgdata-"))
     try:
-        server = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"), free_port())
+        server = EmbeddedPostgres(pgdata, free_port())
         server.listen()
     except Exception as exc:
         reason = f"PostgreSQL did not start: {type(exc).__name__}: {exc}"
+        shutil.rmtree(pgdata, ignore_errors=True)
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -61,6 +61,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
         yield server
     finally:
         server.server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
