@@ -1,5 +1,5 @@
-"""Chainlit hooks only: start-up and shutdown, chat start, settings, message (questions,
-uploads, commands), example buttons, stop.
+"""Chainlit hooks only: start-up and shutdown, sign-in, the history data layer, chat start
+and resume, settings, message (questions, uploads, commands), example buttons, stop.
 
 Run with `chainlit run app.py` (scripts/run.sh does, after seeding the knowledge base).
 Importing this module only registers the hooks and the security middleware; the start-up
@@ -14,7 +14,11 @@ import sys
 from typing import Any
 
 import chainlit as cl
+from chainlit.data.base import BaseDataLayer
+from chainlit.types import ThreadDict
 
+from accounts.datalayer import ChatDataLayer
+from accounts.service import owned_by
 from chains.errors import explain
 from chains.memory import ChatMemory
 from chains.options import SearchOptions
@@ -22,7 +26,9 @@ from core.errors import ConfigError
 from core.knowledge import AccessScope
 from core.logs import configure_logging
 from core.settings import load_settings
-from ui import render, runtime
+from ui import history, render, runtime
+from ui.admin import ADMIN_COMMANDS, parse_admin_command, run_admin_command
+from ui.auth import sign_in, sign_in_from_header
 from ui.chat_settings import options_from_settings, settings_widgets
 from ui.commands import COMMANDS, parse_command, run_command
 from ui.conversation import access_scope, answer_question
@@ -51,7 +57,30 @@ async def start_app() -> None:
         # Chainlit runs this hook inside the server's lifespan, where an exception only
         # becomes a traceback; a configuration error should end the process plainly.
         os._exit(EXIT_CONFIG)
-    await runtime.start(settings)
+    try:
+        await runtime.start(settings)
+    except Exception as exc:  # no history database: nobody could sign in
+        sys.stderr.write(f"error: cannot open the chat-history database: {explain(exc)}\n")
+        sys.stderr.flush()
+        os._exit(EXIT_CONFIG)
+    header = settings.auth_header
+    if header is not None:
+        # Registered here, from the settings: a proxy header is trusted only when asked.
+        async def header_sign_in(headers: Any) -> cl.User | None:
+            return await sign_in_from_header(runtime.current().accounts, header, headers)
+
+        cl.header_auth_callback(header_sign_in)
+
+
+@cl.data_layer
+def data_layer() -> BaseDataLayer:
+    """Chat history in the app's database (called by Chainlit after start-up)."""
+    return ChatDataLayer(runtime.current().database)
+
+
+@cl.password_auth_callback
+async def password_sign_in(username: str, password: str) -> cl.User | None:
+    return await sign_in(runtime.current().accounts, username, password)
 
 
 @cl.on_app_shutdown
@@ -90,15 +119,29 @@ def _user() -> str:
 
 
 def _visible() -> AccessScope:
-    """What the user may list and remove: their documents and the shared library."""
+    """What the user may list: their documents and the shared library."""
     return AccessScope.for_user(_user())
+
+
+async def _removable() -> AccessScope:
+    """What the user may remove: their own documents; the library too for an admin
+    (looked up in the database, not taken from the sign-in token)."""
+    user = _user()
+    if await runtime.current().accounts.is_admin(user):
+        return AccessScope.for_user(user)
+    return owned_by(user)
+
+
+async def _offer_commands() -> None:
+    admin = await runtime.current().accounts.is_admin(_user())
+    await cl.context.emitter.set_commands(COMMANDS + (ADMIN_COMMANDS if admin else []))
 
 
 @cl.on_chat_start
 async def on_chat_start() -> None:
     _, options = _session_state()
     await cl.ChatSettings(settings_widgets(options)).send()
-    await cl.context.emitter.set_commands(COMMANDS)
+    await _offer_commands()
     services = await _services_or_tell_user()
     if services is None:
         return
@@ -112,6 +155,19 @@ async def on_chat_start() -> None:
         content=render.welcome_text(documents, chunks, services.resources.model_name),
         actions=render.example_actions(),
     ).send()
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: ThreadDict) -> None:
+    """Reopen a stored chat (Chainlit has checked it is the user's): the chain's memory
+    and search settings from its answers, and their cited passages."""
+    steps = list(thread.get("steps") or [])
+    options = history.restore_options(steps)
+    cl.user_session.set("options", options)
+    cl.user_session.set("memory", history.restore_memory(steps))
+    await cl.ChatSettings(settings_widgets(options)).send()
+    await _offer_commands()
+    await history.resend_citations(steps)
 
 
 @cl.on_settings_update
@@ -136,11 +192,26 @@ async def on_message(message: cl.Message) -> None:
             chat_id=_chat_id(),
         )
     memory, options = _session_state()
+    admin_command = parse_admin_command(message.command, message.content)
+    if admin_command is not None:
+        try:
+            reply = await run_admin_command(
+                runtime.current().accounts, services.resources.kb, *admin_command, caller=_user()
+            )
+        except Exception as exc:
+            await cl.ErrorMessage(content=str(explain(exc))).send()
+        else:
+            await cl.Message(content=reply).send()
+        return
     command = parse_command(message.command, message.content)
     if command is not None:
         try:
             reply = await run_command(
-                services.resources.kb, *command, scope=_visible(), chat_id=_chat_id()
+                services.resources.kb,
+                *command,
+                scope=_visible(),
+                removable=await _removable(),
+                chat_id=_chat_id(),
             )
         except Exception as exc:
             await cl.ErrorMessage(content=str(explain(exc))).send()

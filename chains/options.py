@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.knowledge import KEYWORD_WEIGHT, AccessScope, SearchMode, SearchRequest
 
-Scope = Literal["all", "chat"]
+Scope = Literal["all", "chat", "library"]
 
 
 SEARCH_TYPES: dict[str, SearchMode] = {
@@ -41,7 +41,7 @@ class SearchOptions(BaseModel):
     lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
     keyword_weight: float = Field(default=KEYWORD_WEIGHT, ge=0.0, le=5.0)
     sources: tuple[str, ...] = ()
-    scope: Scope = "all"  # "chat": only the documents uploaded in this chat
+    scope: Scope = "all"  # "chat": this chat's uploads; "library": the shared library
 
     @model_validator(mode="before")
     @classmethod

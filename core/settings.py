@@ -61,6 +61,23 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(default=10, ge=1, le=100)
     sample_corpus: Path = Path("data/sample")
 
+    # Users and chat history
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite+aiosqlite:///data/chat.db"),
+        description="Chat history and users: sqlite+aiosqlite:///PATH or "
+        "postgresql+asyncpg://USER:PASSWORD@HOST/DB (secret: it may hold a password).",
+    )
+    auth_secret_file: Path = Field(
+        default=Path("data/auth-secret"),
+        description="Where the generated CHAINLIT_AUTH_SECRET is kept when the variable is unset.",
+    )
+    auth_header: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="Trust this request header as the signed-in user name (only behind a proxy "
+        "that authenticates and strips it from clients); unset: password sign-in only.",
+    )
+
     @field_validator("milvus_uri")
     @classmethod
     def _server_uri_only(cls, value: str | None) -> str | None:
@@ -72,6 +89,17 @@ class Settings(BaseSettings):
                 f"MILVUS_URI must be a Milvus server address such as http://127.0.0.1:19530, "
                 f"got {value!r}. For a local Milvus Lite file, unset MILVUS_URI and set "
                 f"MILVUS_LITE_PATH={value} instead."
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: SecretStr) -> SecretStr:
+        scheme = urlparse(value.get_secret_value()).scheme
+        if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+            raise ValueError(
+                "DATABASE_URL must start with sqlite+aiosqlite:/// or postgresql+asyncpg://, "
+                f"got a {scheme or 'bare'!r} URL"
             )
         return value
 

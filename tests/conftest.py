@@ -24,7 +24,14 @@ from core.settings import Settings  # noqa: E402  (after the environment is clea
 from core.store import MilvusKnowledgeBase  # noqa: E402
 from ingest.chunking import chunk_id  # noqa: E402
 from tests.fakes import InMemoryKnowledgeBase  # noqa: E402
+from tests.history_db import (  # noqa: E402, F401  (fixtures: the history database)
+    accounts,
+    database,
+    history_settings,
+    postgres,
+)
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
+from tests.ui.conftest import chainlit_events  # noqa: E402, F401  (fixture)
 
 OpenKB = Callable[..., Awaitable[MilvusKnowledgeBase]]
 

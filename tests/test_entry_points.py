@@ -30,7 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
     ids=["ingest", "ask", "app"],
 )
 def test_a_file_path_in_milvus_uri_gets_a_clear_error(command: list[str], tmp_path: Path) -> None:
-    env = {**os.environ, "MILVUS_URI": str(tmp_path / "milvus.db"), "EMBEDDINGS": "local"}
+    env = {
+        **os.environ,
+        "MILVUS_URI": str(tmp_path / "milvus.db"),
+        "EMBEDDINGS": "local",
+        "CHAINLIT_AUTH_SECRET": "test-secret-" + "x" * 40,  # scripts/run.sh provides one
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+    }
     env.pop("CI", None)  # `chainlit run` treats CI=true as --ci
     done = subprocess.run(
         [sys.executable, *command],

@@ -15,7 +15,11 @@ SEARCH_TYPES = {
     "keyword (BM25)": "keyword",
     "hybrid + MMR (diverse)": "mmr",
 }
-SCOPES = {"my documents and the library": "all", "this chat's uploads": "chat"}
+SCOPES = {
+    "my documents and the library": "all",
+    "this chat's uploads": "chat",
+    "the library only": "library",
+}
 
 
 def settings_widgets(options: SearchOptions) -> list[InputWidget]:
@@ -50,7 +54,7 @@ def settings_widgets(options: SearchOptions) -> list[InputWidget]:
             label="Search scope",
             items=SCOPES,
             initial_value=options.scope,
-            description="Your documents and the shared library, or only this chat's uploads.",
+            description="Yours and the library, this chat's uploads, or the library alone.",
         ),
         TextInput(
             id="sources",

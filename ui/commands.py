@@ -74,15 +74,24 @@ def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
 
 
 async def run_command(
-    kb: KnowledgeBase, name: str, argument: str, *, scope: AccessScope, chat_id: str
+    kb: KnowledgeBase,
+    name: str,
+    argument: str,
+    *,
+    scope: AccessScope,
+    removable: AccessScope,
+    chat_id: str,
 ) -> str:
-    """Run a management command within `scope` (what the signed-in user may see and
-    change); returns the reply to show."""
+    """Run a management command: list within `scope` (what the signed-in user may see),
+    remove within `removable` (their own documents; the library too for an admin).
+    Returns the reply to show."""
     if name == "docs":
         return documents_table(await kb.list_documents(scope), chat_id)
     if not argument:
         return "Say which document to remove: `/remove NAME` (see `/docs` for the names)."
-    removed = await kb.remove_document(argument, scope)
+    removed = await kb.remove_document(argument, removable)
     if removed == 0:
+        if any(d.source == argument for d in await kb.list_documents(scope)):
+            return f"{code_span(argument)} is in the shared library: only an admin can remove it."
         return f"No document named {code_span(argument)} is in the knowledge base (see `/docs`)."
     return f"Removed {code_span(argument)} ({removed} chunks) from the knowledge base."

@@ -14,7 +14,7 @@ from chains.rag import rag_input
 from chains.retriever import Retrieval
 from chains.safety import cap_question
 from core.knowledge import AccessScope
-from ui import render
+from ui import history, render
 from ui.runtime import ChatServices
 from ui.streaming import SafeStream
 
@@ -22,8 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 def access_scope(user: str, options: SearchOptions, chat_id: str) -> AccessScope:
-    """What a chat may search: the signed-in user's documents and the shared library, or
-    only this chat's uploads; built from the session's identity, never from the browser."""
+    """What a chat may search: the signed-in user's documents and the shared library, only
+    this chat's uploads, or only the library; built from the session's identity, never from
+    the browser."""
+    if options.scope == "library":
+        return AccessScope.library()
     scope = AccessScope.for_user(user)
     return scope.in_chat(chat_id) if options.scope == "chat" else scope
 
@@ -65,7 +68,7 @@ async def answer_question(
             if token := chunk.get("answer"):
                 await answer.push(token)
     except asyncio.CancelledError:  # the user pressed stop
-        await _finish(answer, retrieval, suffix="\n\n*(stopped)*")
+        await _finish(answer, retrieval, question, options, suffix="\n\n*(stopped)*")
         raise
     except Exception as exc:
         error = explain(exc)
@@ -74,14 +77,26 @@ async def answer_question(
             step.is_error = True
             await step.update()
         if answer.raw:
-            await _finish(answer, retrieval, suffix="\n\n*(the answer was cut off)*")
+            await _finish(
+                answer, retrieval, question, options, suffix="\n\n*(the answer was cut off)*"
+            )
         await cl.ErrorMessage(content=str(error)).send()
         return
-    memory.add(question, await _finish(answer, retrieval))
+    memory.add(question, await _finish(answer, retrieval, question, options))
 
 
-async def _finish(answer: SafeStream, retrieval: Retrieval | None, suffix: str = "") -> str:
+async def _finish(
+    answer: SafeStream,
+    retrieval: Retrieval | None,
+    question: str,
+    options: SearchOptions,
+    suffix: str = "",
+) -> str:
+    """Send the answer with its cited passages, recording in its metadata what a resume
+    and a rating need (`ui.history`)."""
+    numbers: list[int] = []
     if retrieval is not None:
         numbers = render.cited_numbers(answer.text, len(retrieval.passages))
         answer.message.elements = render.citation_elements(retrieval.passages, numbers)  # type: ignore[assignment]
+    answer.message.metadata = history.answer_metadata(question, options, retrieval, numbers)
     return await answer.finish(suffix)

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as server_app
 
+from accounts.database import Database
+from accounts.service import Accounts
 from chains.errors import explain
 from chains.rag import RagChain, build_rag_chain
 from chains.retriever import PassageRetriever
 from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
+from ui.auth import install_feedback_guard
 from ui.uploads import allow_empty_uploads
 
 logger = logging.getLogger(__name__)
@@ -47,10 +50,16 @@ class ChatServices:
 
 
 class AppRuntime:
-    """Opens the services once (again after a failure) and closes them at shutdown."""
+    """Opens the services once (again after a failure) and closes them at shutdown.
 
-    def __init__(self, settings: Settings) -> None:
+    The chat-history database is opened (and migrated) before, by `start`: without it
+    nobody can sign in, so it is not retried.
+    """
+
+    def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
+        self.database = database
+        self.accounts = Accounts(database)
         self._services: ChatServices | None = None
         self._lock = asyncio.Lock()
 
@@ -67,6 +76,7 @@ class AppRuntime:
         if self._services is not None:
             await self._services.resources.close()
             self._services = None
+        await self.database.close()
 
 
 def configure_uploads(settings: Settings) -> None:
@@ -80,10 +90,13 @@ def configure_uploads(settings: Settings) -> None:
 
 
 async def start(settings: Settings) -> AppRuntime:
-    """Configure uploads, keep the runtime on the server app, and open the services now
-    (loading the embedding model before the first visitor arrives)."""
+    """Configure uploads, migrate the chat-history database, guard the feedback routes,
+    keep the runtime on the server app, and open the services now (loading the embedding
+    model before the first visitor arrives). Raises if the database cannot be opened."""
     configure_uploads(settings)
-    runtime = AppRuntime(settings)
+    database = await Database.open(settings)
+    install_feedback_guard(server_app, database)
+    runtime = AppRuntime(settings, database)
     server_app.state.rag_chat = runtime
     try:
         await runtime.services()

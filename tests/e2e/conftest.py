@@ -1,7 +1,8 @@
 """End-to-end fixtures: a real `chainlit run` on a free port, and Debian's Chromium.
 
 The app runs in its own process against a fresh Milvus Lite directory seeded with the
-sample corpus by the real `python -m ingest`. A failed test leaves a screenshot in
+sample corpus by the real `python -m ingest`, and a fresh SQLite history with two users
+added by the real `python -m accounts` (`USERS`). A failed test leaves a screenshot in
 `test-artifacts/`.
 """
 
@@ -37,6 +38,9 @@ CHROMIUM_ARGS = [
 
 StartApp = Callable[..., str]
 
+PASSWORD = "correct horse battery"
+USERS = ("ada", "bob")
+
 expect.set_options(timeout=60_000)  # the first answer loads the embedding model
 
 
@@ -49,6 +53,8 @@ def _app_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
             "EMBEDDINGS": "local",
             "HF_HUB_OFFLINE": "1",
             "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+            "CHAINLIT_AUTH_SECRET": "e2e-secret-" + "x" * 40,
         }
     )
     env.update(extra)
@@ -68,6 +74,19 @@ def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_e
         timeout=300,
     )
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    for user in USERS:
+        if (tmp_path / "chat.db").exists() and user in _users(env):
+            continue
+        added = subprocess.run(
+            [sys.executable, "-m", "accounts", "add", user],
+            cwd=ROOT,
+            env=env,
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stdout + added.stderr
     port = free_port()
     log = (tmp_path / f"app-{port}.log").open("w")
     process = subprocess.Popen(
@@ -119,6 +138,28 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
     processes: list[subprocess.Popen[str]] = []
     yield lambda **extra_env: launch_app(tmp_path, processes, **extra_env)
     stop_apps(processes)
+
+
+def _users(env: dict[str, str]) -> str:
+    listed = subprocess.run(
+        [sys.executable, "-m", "accounts", "list"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return listed.stdout
+
+
+def sign_in(page: Page, url: str, user: str = USERS[0]) -> str:
+    """Sign `page`'s browser context in as `user` (through the login route, as the form
+    does) and return `url`, for `page.goto(sign_in(page, start_app()))`."""
+    response = page.context.request.post(
+        f"{url}/login", form={"username": user, "password": PASSWORD}
+    )
+    assert response.ok, response.text()
+    return url
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import StartApp
+from tests.e2e.conftest import StartApp, sign_in
 from tests.openai_standin import OpenAIStandIn
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def open_last_step(page: Page) -> str:
 
 
 def test_retrieval_only_chat(start_app: StartApp, page: Page) -> None:
-    page.goto(start_app())
+    page.goto(sign_in(page, start_app()))
     expect(page.get_by_text("The knowledge base holds")).to_be_visible()
     expect(page.get_by_text("4 documents")).to_be_visible()
 
@@ -76,7 +76,7 @@ def test_retrieval_only_chat(start_app: StartApp, page: Page) -> None:
 def test_chat_with_a_model_streams_cited_answers(start_app: StartApp, page: Page) -> None:
     model = OpenAIStandIn(word_delay=0.08).start()
     try:
-        page.goto(start_app(OPENAI_BASE_URL=model.base_url, LLM_MODEL="standin"))
+        page.goto(sign_in(page, start_app(OPENAI_BASE_URL=model.base_url, LLM_MODEL="standin")))
         expect(page.get_by_text("Answers are written by")).to_be_visible()
         ask(page, "How does MMR differ from similarity search?")
         # Streaming: the answer is seen part-written before it is complete.

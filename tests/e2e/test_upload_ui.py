@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import StartApp
+from tests.e2e.conftest import StartApp, sign_in
 from tests.e2e.test_chat_ui import answers, wait_until_answered
 from tests.samples import BINARY_BYTES, docx_bytes, pdf_bytes, write
 
@@ -37,7 +37,7 @@ def test_upload_ask_list_and_remove(start_app: StartApp, page: Page, tmp_path: P
         pdf_bytes(["The zebra project codename is Kilimanjaro.", "Its budget is 42 million."]),
     )
     memo = write(tmp_path / "memo.docx", docx_bytes(["The Lisbon office opens on 3 March."]))
-    page.goto(start_app(MAX_FILE_MB="1"))
+    page.goto(sign_in(page, start_app(MAX_FILE_MB="1")))
     expect(page.get_by_text("The knowledge base holds")).to_be_visible()
 
     # Two good files and a question in one message: ingested first, then answered from them.

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from markdown_it import MarkdownIt
 
+from accounts.service import owned_by
 from core.knowledge import AccessScope, DocumentInfo
 from tests.fakes import InMemoryKnowledgeBase
 from tests.markdown_view import active_constructs, visible_text
 from ui.commands import documents_table, parse_command, run_command
 
 ALICE = AccessScope.for_user("alice")
+ALICE_OWN = owned_by("alice")
 
 
 def test_parse_command() -> None:
@@ -34,32 +36,61 @@ def test_documents_table_shows_names_and_uploaders_literally() -> None:
 
 
 async def test_list_and_remove_within_the_users_scope(memory_kb: InMemoryKnowledgeBase) -> None:
-    listing = await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="chat-A")
+    listing = await run_command(
+        memory_kb, "docs", "", scope=ALICE, removable=ALICE_OWN, chat_id="chat-A"
+    )
     assert "**3 documents** (3 chunks)" in listing
     assert "| `c.pdf` | 1 | unknown | library |" in listing
     assert "| `a.txt` | 1 | unknown | this chat |" in listing
     assert "b.txt" not in listing  # bob's upload
 
-    elsewhere = await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="other")
+    elsewhere = await run_command(
+        memory_kb, "docs", "", scope=ALICE, removable=ALICE_OWN, chat_id="other"
+    )
     assert "| `a.txt` | 1 | unknown | upload by alice |" in elsewhere
 
-    refused = await run_command(memory_kb, "remove", "b.txt", scope=ALICE, chat_id="c")
+    refused = await run_command(
+        memory_kb, "remove", "b.txt", scope=ALICE, removable=ALICE_OWN, chat_id="c"
+    )
     assert refused.startswith("No document named `b.txt`")
     assert await memory_kb.count(AccessScope.everything()) == 4
 
-    reply = await run_command(memory_kb, "remove", "a.txt", scope=ALICE, chat_id="c")
+    reply = await run_command(
+        memory_kb, "remove", "a.txt", scope=ALICE, removable=ALICE_OWN, chat_id="c"
+    )
     assert reply == "Removed `a.txt` (1 chunks) from the knowledge base."
-    assert "a.txt" not in await run_command(memory_kb, "docs", "", scope=ALICE, chat_id="c")
+    assert "a.txt" not in await run_command(
+        memory_kb, "docs", "", scope=ALICE, removable=ALICE_OWN, chat_id="c"
+    )
     assert await memory_kb.count(AccessScope.everything()) == 3
 
 
 async def test_remove_cannot_be_widened_by_injection(memory_kb: InMemoryKnowledgeBase) -> None:
     for attack in ['x" or source != "', 'a.txt" or chunk >= 0 or source == "', "*"]:
-        reply = await run_command(memory_kb, "remove", attack, scope=ALICE, chat_id="c")
+        reply = await run_command(
+            memory_kb, "remove", attack, scope=ALICE, removable=ALICE_OWN, chat_id="c"
+        )
         assert reply.startswith("No document named")
     assert await memory_kb.count(AccessScope.everything()) == 4
 
 
 async def test_remove_needs_a_name(memory_kb: InMemoryKnowledgeBase) -> None:
-    reply = await run_command(memory_kb, "remove", "", scope=ALICE, chat_id="c")
+    reply = await run_command(
+        memory_kb, "remove", "", scope=ALICE, removable=ALICE_OWN, chat_id="c"
+    )
     assert "Say which document" in reply
+
+
+async def test_only_an_admin_removes_library_documents(memory_kb: InMemoryKnowledgeBase) -> None:
+    refused = await run_command(
+        memory_kb, "remove", "c.pdf", scope=ALICE, removable=ALICE_OWN, chat_id="c"
+    )
+    assert refused == "`c.pdf` is in the shared library: only an admin can remove it."
+    assert await memory_kb.count(AccessScope.library()) == 2
+
+    # An admin's removable scope is their documents and the library.
+    reply = await run_command(
+        memory_kb, "remove", "c.pdf", scope=ALICE, removable=ALICE, chat_id="c"
+    )
+    assert reply == "Removed `c.pdf` (1 chunks) from the knowledge base."
+    assert await memory_kb.count(AccessScope.library()) == 1
