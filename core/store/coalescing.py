@@ -1,7 +1,7 @@
 """langchain-milvus's store with concurrent calls coalesced into batches.
 
-Callers use the usual async API; underneath, concurrent one-vector searches with the same
-parameters become one multi-vector `search`, concurrent inserts one `insert`, and
+Callers use the usual async API; underneath, concurrent one-query searches with the same
+parameters (dense vectors, or BM25 query texts) become one multi-query `search`, concurrent inserts one `insert`, and
 concurrent deletes by expression one `delete` (see `core.coalesce`). Inserts are also
 serialized: Milvus Lite requires writes to one collection to be.
 """
@@ -34,7 +34,9 @@ class CoalescingMilvus(Milvus):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._write_lock = asyncio.Lock()
-        self._searches: Coalescer[tuple[Any, ...], list[float], Any] = Coalescer(self._search_batch)
+        self._searches: Coalescer[tuple[Any, ...], list[float] | str, Any] = Coalescer(
+            self._search_batch
+        )
         self._inserts: Coalescer[tuple[Any, ...], _Insert, list[str]] = Coalescer(
             self._insert_batch
         )
@@ -56,14 +58,17 @@ class CoalescingMilvus(Milvus):
         timeout: float | None = None,  # noqa: ASYNC109  (the library signature)
         **kwargs: Any,
     ) -> Any:
-        if not isinstance(embedding_or_text, list) or self._is_multi_vector:
+        if isinstance(embedding_or_text, dict) or self._is_multi_vector:
             return await super()._acollection_search(
                 embedding_or_text, k, param, expr, timeout, **kwargs
             )
+        # A dense vector, or the text of a BM25 search: Milvus takes many of either at once.
         key = (k, _frozen(param), expr, timeout, _frozen(kwargs))
         return await self._searches.submit(key, embedding_or_text)
 
-    async def _search_batch(self, key: tuple[Any, ...], vectors: list[list[float]]) -> list[Any]:
+    async def _search_batch(
+        self, key: tuple[Any, ...], vectors: list[list[float] | str]
+    ) -> list[Any]:
         k, param, expr, timeout, kwargs = key
         result = await self.aclient.search(
             self.collection_name,

@@ -5,6 +5,7 @@ share one collection."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -255,6 +256,15 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
         assert await search(kb, "bananas", ALICE.in_chat("chat-A"), mode="keyword") == []
         forged = AccessScope.for_user('x" or owner != "')
         assert await search(kb, "apples", forged, mode="keyword") == []
+
+    async def test_concurrent_keyword_searches_share_batches(self, kb: MilvusKnowledgeBase) -> None:
+        words = ["grapes", "apples", "dates", "bananas"] * 5
+        alone = [await search(kb, w, mode="keyword") for w in words]
+        assert kb._keyword is not None
+        before = kb._keyword._searches.batches
+        together = await asyncio.gather(*(search(kb, w, mode="keyword") for w in words))
+        assert list(together) == alone
+        assert kb._keyword._searches.batches - before < len(words) / 2
 
     async def test_hybrid_fuses_both_routes_with_their_ranks(self, kb: MilvusKnowledgeBase) -> None:
         hits = await search(kb, "grapes", mode="hybrid", k=4)
