@@ -32,8 +32,8 @@ from core.providers import _base_embeddings
 from core.settings import Settings
 from core.store.coalescing import CoalescingMilvus
 from core.store.connection import capabilities_for, connect, probe
-from core.store.knowledge_base import store_kwargs
 from core.store.schema import create_collection
+from core.store.views import store_kwargs
 
 SEARCH_CORPUS = 1000
 

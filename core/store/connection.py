@@ -125,3 +125,8 @@ def locked_message(path: Path) -> str:
         f"  milvus-lite server --data-dir {path} --host 127.0.0.1 --port 19541\n"
         "and set MILVUS_URI=http://127.0.0.1:19541 for both the app and the ingest."
     )
+
+
+def reason(exc: BaseException) -> str:
+    """What a Milvus failure says (pymilvus keeps it in `message`), never empty."""
+    return str(getattr(exc, "message", None) or exc or type(exc).__name__)

@@ -16,7 +16,7 @@ from core.knowledge import LIBRARY_OWNER, AccessScope
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
 from core.store.coalescing import CoalescingMilvus, merge_filters
-from core.store.knowledge_base import store_kwargs
+from core.store.views import store_kwargs
 from tests.conftest import record
 
 
