@@ -9,13 +9,13 @@ import sys
 from typing import Any, TextIO
 
 from chains.options import SEARCH_TYPES, SearchOptions
+from chains.search_arguments import add_search_arguments, options_from, settings_from
 from core.errors import UserFacingError
 from core.knowledge import AccessScope
 from core.logs import configure_logging
-from core.settings import Settings, load_settings
+from core.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 2
-_DEFAULTS = {name: field.default for name, field in SearchOptions.model_fields.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,34 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m chains", description="Ask the knowledge base a question."
     )
     parser.add_argument("question")
-    parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
-    parser.add_argument(
-        "--k", type=int, default=_DEFAULTS["k"], help="passages to retrieve (default %(default)s)"
-    )
+    add_search_arguments(parser)
     parser.add_argument(
         "--search-type",
         choices=sorted(SEARCH_TYPES),
-        default=_DEFAULTS["search_type"],
+        default=SearchOptions.model_fields["search_type"].default,
         help="hybrid (keyword + dense, the default), dense, keyword, or mmr (hybrid, "
         "diversified); `similarity` is the old name of dense",
-    )
-    parser.add_argument(
-        "--keyword-weight",
-        type=float,
-        default=_DEFAULTS["keyword_weight"],
-        help="the keyword route's weight in the hybrid fusion (default %(default)s)",
-    )
-    parser.add_argument(
-        "--fetch-k",
-        type=int,
-        default=_DEFAULTS["fetch_k"],
-        help="MMR candidates (default %(default)s)",
-    )
-    parser.add_argument(
-        "--lambda-mult",
-        type=float,
-        default=_DEFAULTS["lambda_mult"],
-        help="MMR diversity 0..1 (default %(default)s)",
     )
     parser.add_argument(
         "--source", action="append", default=[], help="only search this source (repeatable)"
@@ -101,16 +80,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
-        overrides = {"milvus_collection": args.collection} if args.collection else {}
-        settings = load_settings(**overrides)
-        options = SearchOptions(
-            search_type=args.search_type,
-            k=args.k,
-            fetch_k=args.fetch_k,
-            lambda_mult=args.lambda_mult,
-            keyword_weight=args.keyword_weight,
-            sources=tuple(args.source),
-        )
+        settings = settings_from(args)
+        options = options_from(args, search_type=args.search_type, sources=tuple(args.source))
     except (UserFacingError, ValueError) as exc:  # settings and option validation
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -30,10 +30,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm import tqdm
 
 from chains.options import SearchOptions
+from chains.search_arguments import add_search_arguments, options_from, settings_from
 from core.errors import UserFacingError
 from core.knowledge import AccessScope, Searcher, SearchMode
 from core.logs import configure_logging
-from core.settings import Settings, load_settings
+from core.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 2
 MODES: tuple[SearchMode, ...] = ("dense", "keyword", "hybrid", "mmr")
@@ -177,18 +178,13 @@ async def run(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = SearchOptions()
     parser = argparse.ArgumentParser(
         prog="python -m chains.evaluate",
         description="Measure how well each search mode finds the passages a golden set expects.",
     )
     parser.add_argument("golden", type=Path, help="a JSON Lines golden set (see the README)")
-    parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    parser.add_argument("--k", type=int, default=defaults.k, help="passages per question")
-    parser.add_argument("--fetch-k", type=int, default=defaults.fetch_k)
-    parser.add_argument("--lambda-mult", type=float, default=defaults.lambda_mult)
-    parser.add_argument("--keyword-weight", type=float, default=defaults.keyword_weight)
+    add_search_arguments(parser)
     parser.add_argument("--json", type=Path, help="also write every graded question here")
     return parser
 
@@ -197,14 +193,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
-        overrides = {"milvus_collection": args.collection} if args.collection else {}
-        settings = load_settings(**overrides)
-        options = SearchOptions(
-            k=args.k,
-            fetch_k=args.fetch_k,
-            lambda_mult=args.lambda_mult,
-            keyword_weight=args.keyword_weight,
-        )
+        settings = settings_from(args)
+        options = options_from(args)
         questions = read_golden(args.golden)
     except (UserFacingError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
