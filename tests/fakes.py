@@ -56,7 +56,7 @@ class InMemoryKnowledgeBase:
         candidates = [
             (chunk, vector)
             for chunk, vector in self.chunks.values()
-            if request.scope.allows(owner=chunk.document.owner, chat_id=chunk.chat_id)
+            if _visible(chunk, request.scope)
             and (not request.sources or chunk.document.source in request.sources)
         ]
         if not candidates:

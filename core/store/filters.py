@@ -102,3 +102,13 @@ class MilvusFilter:
         if templating:
             return {"filter": self.template, "filter_params": dict(self.params)}
         return {"filter": self.render()}
+
+
+def search_kwargs(where: MilvusFilter | None, *, templating: bool) -> dict[str, Any]:
+    """Keyword arguments for langchain-milvus searches and deletes (nothing: no filter)."""
+    return {} if where is None else where.as_kwargs(templating=templating)
+
+
+def query_kwargs(where: MilvusFilter | None, *, templating: bool) -> dict[str, Any]:
+    """Keyword arguments for pymilvus `query` (an empty filter: every row)."""
+    return {"filter": ""} if where is None else where.as_query_kwargs(templating=templating)

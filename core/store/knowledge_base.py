@@ -37,7 +37,7 @@ from core.knowledge import (
 )
 from core.settings import Settings
 from core.store.connection import reason
-from core.store.filters import MilvusFilter
+from core.store.filters import MilvusFilter, query_kwargs
 from core.store.records import NOTHING, document_filter, scope_filter, to_row
 from core.store.schema import (
     OWNER_FIELD,
@@ -217,16 +217,6 @@ class MilvusKnowledgeBase:
 
     # ----- internals -------------------------------------------------------------------
 
-    def _search_filter(self, where: MilvusFilter | None) -> dict[str, Any]:
-        if where is None:
-            return {}
-        return where.as_kwargs(templating=self._capabilities.filter_templates)
-
-    def _query_filter(self, where: MilvusFilter | None) -> dict[str, Any]:
-        if where is None:
-            return {"filter": ""}
-        return where.as_query_kwargs(templating=self._capabilities.filter_templates)
-
     async def _query(
         self, where: MilvusFilter | None, fields: list[str], limit: int = MAX_QUERY_ROWS
     ) -> list[dict[str, Any]]:
@@ -238,7 +228,7 @@ class MilvusKnowledgeBase:
                     limit=limit,
                     timeout=self._timeout,
                     consistency_level=READ_CONSISTENCY,
-                    **self._query_filter(where),
+                    **query_kwargs(where, templating=self._capabilities.filter_templates),
                 )
             )
 
@@ -249,7 +239,7 @@ class MilvusKnowledgeBase:
                 output_fields=["count(*)"],
                 timeout=self._timeout,
                 consistency_level=READ_CONSISTENCY,
-                **self._query_filter(where),
+                **query_kwargs(where, templating=self._capabilities.filter_templates),
             )
         return int(rows[0]["count(*)"]) if rows else 0
 

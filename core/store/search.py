@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
 from core.fusion import diverse, reciprocal_rank_fusion
 from core.knowledge import Hit, Route, SearchMode, SearchRequest
 from core.store.coalescing import CoalescingMilvus
-from core.store.filters import MilvusFilter
+from core.store.filters import MilvusFilter, query_kwargs, search_kwargs
 from core.store.records import to_hit
 from core.store.schema import PRIMARY_FIELD, VECTOR_FIELD
 
@@ -46,7 +45,7 @@ class Routes:
         store = self.dense if route == "dense" else self.keyword
         assert store is not None
         found = await store.asimilarity_search_with_score(
-            query, k=k, timeout=self.timeout, **self._filter(where, search=True)
+            query, k=k, timeout=self.timeout, **search_kwargs(where, templating=self.templating)
         )
         # BM25 scores are negative on Milvus Lite, positive on a server: keep the size.
         return [
@@ -75,8 +74,9 @@ class Routes:
                 self.collection,
                 output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
                 timeout=self.timeout,
-                **self._filter(
-                    MilvusFilter.one_of(PRIMARY_FIELD, [h.id for h in candidates]), search=False
+                **query_kwargs(
+                    MilvusFilter.one_of(PRIMARY_FIELD, [h.id for h in candidates]),
+                    templating=self.templating,
                 ),
             ),
         )
@@ -89,11 +89,3 @@ class Routes:
             k=request.k,
             lambda_mult=request.lambda_mult,
         )
-
-    def _filter(self, where: MilvusFilter | None, *, search: bool) -> dict[str, Any]:
-        """Keyword arguments for a search (`expr`) or a query (`filter`)."""
-        if where is None:
-            return {} if search else {"filter": ""}
-        if search:
-            return where.as_kwargs(templating=self.templating)
-        return where.as_query_kwargs(templating=self.templating)
