@@ -65,27 +65,12 @@ def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_e
     """Seed the sample corpus into `tmp_path`, start the app (added to `processes`) and
     return its URL once it is healthy."""
     env = _app_env(tmp_path, extra_env)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "ingest", "data/sample"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    seeded = _run_module(env, "ingest", "data/sample", timeout=300)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     for user in USERS:
         if (tmp_path / "chat.db").exists() and user in _users(env):
             continue
-        added = subprocess.run(
-            [sys.executable, "-m", "accounts", "add", user],
-            cwd=ROOT,
-            env=env,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        added = _run_module(env, "accounts", "add", user, stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stdout + added.stderr
     port = free_port()
     log = (tmp_path / f"app-{port}.log").open("w")
@@ -141,15 +126,22 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
 
 
 def _users(env: dict[str, str]) -> str:
-    listed = subprocess.run(
-        [sys.executable, "-m", "accounts", "list"],
+    return _run_module(env, "accounts", "list").stdout
+
+
+def _run_module(
+    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m ARGS` of this project, as the app's environment would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
-    return listed.stdout
 
 
 def sign_in(page: Page, url: str, user: str = USERS[0]) -> str:
