@@ -239,7 +239,6 @@ class Database:
                 answer.c.output,
                 answer.c["metadata"],
             )
-            .join(threads, threads.c.id == feedbacks.c.threadId)
             .join(
                 answer,
                 sa.and_(
@@ -249,6 +248,7 @@ class Database:
                     answer.c.type == "assistant_message",
                 ),
             )
+            .join(threads, threads.c.id == answer.c.threadId)  # the chat it is in, not a claim
             .order_by(threads.c.createdAt, answer.c.createdAt)
         )
         async with self.engine.connect() as connection:
