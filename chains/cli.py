@@ -42,13 +42,18 @@ async def ask(settings: Settings, question: str, options: SearchOptions) -> dict
     """Answer one question from the whole knowledge base (the terminal is trusted: it
     reads the store directly); returns `{"question", "answer", "search_type", "notice",
     "sources"}`."""
+    from chains.model_budget import ModelLimits
     from chains.rag import build_rag_chain, rag_input
     from chains.retriever import PassageRetriever, Retrieval
     from chains.safety import sanitize_markdown
     from core.resources import opened
 
     async with opened(settings) as resources:
-        chain = build_rag_chain(PassageRetriever(searcher=resources.kb), resources.chat_model)
+        chain = build_rag_chain(
+            PassageRetriever(searcher=resources.kb),
+            resources.chat_model,
+            ModelLimits.from_settings(settings),
+        )
         answer: list[str] = []
         retrieval: Retrieval | None = None
         inputs = rag_input(question, options=options, scope=AccessScope.everything())
