@@ -37,6 +37,7 @@ from ui.http_security import secure_chainlit_server
 from ui.page import serve_local_page
 from ui.runtime import ChatServices
 from ui.side_panel import open_side_panel_on_click_only
+from ui.upload_refusals import report_refused_upload
 from ui.uploads import ingest_uploads
 
 logger = logging.getLogger("app")
@@ -240,6 +241,12 @@ async def on_example_question(action: cl.Action) -> None:
         memory, options = _session_state()
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, question, memory, options, scope)
+
+
+@cl.on_window_message
+async def on_window_message(data: Any) -> None:
+    """The page reports a file the browser refused to attach (`ui.upload_refusals`)."""
+    await report_refused_upload(data)
 
 
 @cl.on_stop

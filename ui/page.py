@@ -11,6 +11,8 @@ replaces it by another (losing what was typed), and the chat session may not exi
 This app always opens a chat with a welcome message, so the welcome screen is only ever
 the moment of connecting: it shows "Connecting…" instead.
 
+A small script reports files the browser refuses to attach (`ui.upload_refusals`).
+
 >>> print(without_foreign_links('<link rel="preconnect" href="https://x.example" />'
 ...       '<link rel="stylesheet" href="/assets/a.css">'))
 <link rel="stylesheet" href="/assets/a.css">
@@ -21,6 +23,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 _FOREIGN_LINK = re.compile(
     r"""<link\b[^>]*\bhref\s*=\s*["']?(?:[a-z][a-z0-9+.-]*:)?//[^>]*>\s*""", re.IGNORECASE
@@ -48,8 +51,15 @@ def serve_local_page() -> None:
 
 
 def adjust_page(html: str) -> str:
-    """The page without links to other hosts, with the app's style in its head."""
-    return without_foreign_links(html).replace("</head>", f"{STYLE}\n</head>", 1)
+    """The page without links to other hosts, with the app's style and script in its
+    head (the script reports files the browser refused, see `ui.upload_refusals`)."""
+    head = f"{STYLE}\n<script>\n{_refusals_script()}</script>\n</head>"
+    return without_foreign_links(html).replace("</head>", head, 1)
+
+
+@functools.cache
+def _refusals_script() -> str:
+    return (Path(__file__).parent / "static" / "upload_refusals.js").read_text(encoding="utf-8")
 
 
 def without_foreign_links(html: str) -> str:

@@ -1,5 +1,6 @@
 """Issue 12 in a real browser against a real `chainlit run` (one app for the module, with
-the OpenAI stand-in as its model): a file attached as the page opens is kept; citations
+the OpenAI stand-in as its model): a file attached as the page opens is kept, one the
+browser refuses leaves its reason in the chat; citations
 open the side panel only when clicked, with the passage's every character; the page and
 a chat never contact another host; a hung model shows that it is waited for, then the
 passages with the reason.
@@ -81,6 +82,13 @@ def test_a_file_attached_as_the_page_opens_is_kept_and_answered_from(
     expect(answer).to_contain_text("From the notes")
     answer.locator(".element-link", has_text="[1]").click()
     expect(page.locator("#side-view-content")).to_contain_text("zanzibar.txt")
+
+    # A file the browser refuses leaves its reason in the conversation, not only a toast.
+    picture = tmp_path / "holiday.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n")
+    page.set_input_files("#upload-button-input", [str(picture)])
+    refusal = answers(page).filter(has_text="Not attached")
+    expect(refusal).to_contain_text("Not attached: holiday.png: File type must be")
 
 
 def test_citations_open_on_click_verbatim_and_nothing_leaves_the_machine(

@@ -1,5 +1,5 @@
-"""The three fixes to what Chainlit serves the browser, without a browser (the browser
-test is tests/e2e/test_chat_reliability_ui.py): the page, the bundle, early uploads."""
+"""The fixes to what Chainlit serves the browser, without a browser (the browser test is
+tests/e2e/test_chat_reliability_ui.py): the page, the bundle, early and refused uploads."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from chainlit import session as chainlit_session
 from chainlit.server import build_dir, get_html_template
 from starlette.types import Message, Receive, Scope, Send
 
+from tests.ui.conftest import RecordingEmitter
 from ui.early_uploads import WaitForSession
 from ui.page import adjust_page, without_foreign_links
 from ui.side_panel import main_bundle, without_auto_open
+from ui.upload_refusals import KIND, Refusal, report_refused_upload
 
 
 def test_the_page_links_nothing_on_another_host_and_hides_the_early_composer() -> None:
@@ -81,3 +83,16 @@ async def test_an_upload_for_a_session_that_never_comes_waits_a_bounded_time() -
     started = time.monotonic()
     await WaitForSession(app, wait_seconds=0.2)(upload("no-such-session"), receive, send)
     assert app.called_at is not None and 0.2 <= app.called_at - started < 1  # then Chainlit 404s
+
+
+async def test_a_refusal_from_the_browser_becomes_a_plain_text_message(
+    chainlit_events: RecordingEmitter,
+) -> None:
+    await report_refused_upload(
+        {"kind": KIND, "reason": "File type must be text/plain", "names": ["![x](h).png", 3]}
+    )
+    for junk in ({"kind": "other", "reason": "x"}, {"kind": KIND, "reason": " "}, "text", None):
+        await report_refused_upload(junk)
+    [message] = chainlit_events.of("new_message")
+    assert message["output"] == "**Not attached**: `![x](h).png`: File type must be text/plain"
+    assert Refusal.from_browser({"kind": KIND, "reason": "r" * 999}) == Refusal("r" * 300, ())
