@@ -101,7 +101,9 @@ class ModelBudget:
                     yield token
             except Exception as exc:
                 failure = (
-                    exc if isinstance(exc, _TimedOut) else model_failure(exc, mid_answer=started)
+                    exc
+                    if isinstance(exc, ModelUnavailable)
+                    else model_failure(exc, mid_answer=started)
                 )
                 if failure is None:  # not the model's failure: a bug, reported as one
                     raise
