@@ -32,17 +32,24 @@ from ui.auth import sign_in, sign_in_from_header
 from ui.chat_settings import options_from_settings, settings_widgets
 from ui.commands import COMMANDS, parse_command, run_command
 from ui.conversation import access_scope, answer_question
+from ui.early_uploads import hold_early_uploads
 from ui.http_security import secure_chainlit_server
+from ui.page import serve_local_page
 from ui.runtime import ChatServices
+from ui.side_panel import open_side_panel_on_click_only
+from ui.upload_refusals import report_refused_upload
 from ui.uploads import ingest_uploads
 
 logger = logging.getLogger("app")
 EXIT_CONFIG = 2
 
-# Like the hook decorators below, this registers with Chainlit's server as it loads this
+# Like the hook decorators below, these register with Chainlit's server as it loads this
 # module: the middleware (headers, CSP, inert served files) must be in place before the
 # server builds its middleware stack, which happens before any start-up hook runs.
 secure_chainlit_server()
+hold_early_uploads()  # a file attached as the page opens waits for its session
+serve_local_page()  # nothing from other hosts; no composer swapped away while typing
+open_side_panel_on_click_only()  # Chainlit #2979: the panel opened by itself
 
 
 @cl.on_app_startup
@@ -234,6 +241,12 @@ async def on_example_question(action: cl.Action) -> None:
         memory, options = _session_state()
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, question, memory, options, scope)
+
+
+@cl.on_window_message
+async def on_window_message(data: Any) -> None:
+    """The page reports a file the browser refused to attach (`ui.upload_refusals`)."""
+    await report_refused_upload(data)
 
 
 @cl.on_stop

@@ -83,12 +83,17 @@ async def ask_many(
     """Answer each question from the whole knowledge base, in order, with the models
     loaded and the store opened once (the terminal is trusted: it reads the store
     directly); yields `{"question", "answer", "search_type", "notice", "sources"}`."""
+    from chains.model_budget import ModelLimits
     from chains.rag import build_rag_chain
     from chains.retriever import PassageRetriever
     from core.resources import opened
 
     async with opened(settings) as resources:
-        chain = build_rag_chain(PassageRetriever(searcher=resources.kb), resources.chat_model)
+        chain = build_rag_chain(
+            PassageRetriever(searcher=resources.kb),
+            resources.chat_model,
+            ModelLimits.from_settings(settings),
+        )
         for question in questions:
             yield await _answer(chain, question, options)
 

@@ -34,7 +34,28 @@ def retrieval_only_answer(passages: list[Passage]) -> str:
     """A useful answer without a model: the best passages, cited and excerpted."""
     if not passages:
         return NOTHING_FOUND_ANSWER
-    lines = [NO_MODEL_NOTICE, ""]
+    return f"{NO_MODEL_NOTICE}\n\n{cited_excerpts(passages)}"
+
+
+def model_failed_answer(passages: list[Passage], reason: str, *, cut_off: bool) -> str:
+    """What follows (or replaces, when nothing was written yet) an answer the model could
+    not give: the reason in plain words, then the passages found, cited and excerpted."""
+    if cut_off:
+        lead = (
+            f"\n\n*(The answer was cut off: {markdown_text(reason)})* "
+            "**The passages it was based on:**"
+        )
+    else:
+        lead = (
+            f"**The language model could not answer:** {markdown_text(reason)} "
+            "Here are the most relevant passages instead."
+        )
+    return f"{lead}\n\n{cited_excerpts(passages)}"
+
+
+def cited_excerpts(passages: list[Passage]) -> str:
+    """Each passage as a citation `[n]` with its label and score, and an excerpt."""
+    lines = []
     for p in passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
         lines.append(f"[{p.n}] **{markdown_text(p.label)}**{score}")

@@ -2,7 +2,12 @@
 
 One chain serves every chat: per-chat state (history, search options, access scope)
 travels in the typed input, `RagInput`. `astream` yields `RagChunk`s: the input keys
-first, then `standalone` once, `retrieval` once, then `answer` tokens as the model streams.
+first, then `budget` (the answer's model time, `chains.model_budget`), `standalone` once,
+`retrieval` once, then `answer` tokens as the model streams.
+
+When the model fails (hung, stalled, down, erroring), the answer is the retrieved passages,
+cited, with the reason in plain words (after whatever the model had written), and once
+the stream has ended `budget.failure` holds that reason (None when the model answered).
 
 Example::
 
@@ -31,12 +36,15 @@ from langchain_core.runnables import (
 from chains.formatting import (
     EMPTY_KB_ANSWER,
     NOTHING_FOUND_ANSWER,
+    model_failed_answer,
     passages_for_prompt,
     retrieval_only_answer,
 )
+from chains.model_budget import ModelBudget, ModelLimits
 from chains.options import SearchOptions
 from chains.prompts import ANSWER_PROMPT, CONDENSE_PROMPT
 from chains.retriever import PassageRetriever, Retrieval
+from core.errors import ModelUnavailable
 from core.knowledge import AccessScope
 
 
@@ -56,6 +64,7 @@ class RagChunk(TypedDict, total=False):
     history: list[BaseMessage]
     options: SearchOptions
     scope: AccessScope
+    budget: ModelBudget
     standalone: str
     retrieval: Retrieval
     answer: str
@@ -80,8 +89,14 @@ def rag_input(
     }
 
 
-def build_rag_chain(retriever: PassageRetriever, chat_model: BaseChatModel | None) -> RagChain:
-    """Build the chain; with `chat_model=None` it answers in retrieval-only mode."""
+def build_rag_chain(
+    retriever: PassageRetriever,
+    chat_model: BaseChatModel | None,
+    limits: ModelLimits | None = None,
+) -> RagChain:
+    """Build the chain; with `chat_model=None` it answers in retrieval-only mode. `limits`
+    bound the model's time for each answer (defaults: `ModelLimits()`)."""
+    limits = limits or ModelLimits()
 
     condense = (CONDENSE_PROMPT | chat_model | StrOutputParser()) if chat_model else None
     # No StrOutputParser on the streamed answer: its async transform hands every token to
@@ -90,12 +105,16 @@ def build_rag_chain(retriever: PassageRetriever, chat_model: BaseChatModel | Non
 
     # LCEL hands each step a plain dict; these read it through the typed views.
     async def standalone_question(raw: dict[str, Any], config: RunnableConfig) -> str:
-        inputs = cast(RagInput, raw)
+        inputs = cast(RagChunk, raw)
         if condense is None or not inputs["history"]:
             return inputs["question"]
-        rewritten = await condense.ainvoke(
-            {"history": inputs["history"], "question": inputs["question"]}, config
-        )
+        condense_input = {"history": inputs["history"], "question": inputs["question"]}
+        try:
+            rewritten = await inputs["budget"].text(
+                lambda: condense.astream(condense_input, config)
+            )
+        except ModelUnavailable:  # the budget keeps the reason for the answer
+            return inputs["question"]
         return rewritten.strip() or inputs["question"]
 
     async def retrieve(raw: dict[str, Any], config: RunnableConfig) -> Retrieval:
@@ -123,12 +142,24 @@ def build_rag_chain(retriever: PassageRetriever, chat_model: BaseChatModel | Non
             "history": inputs["history"],
             "question": inputs["question"],
         }
-        async for message in answer_with_model.astream(prompt_input, config):
-            if token := message.text:
+
+        async def tokens() -> AsyncIterator[str]:
+            assert answer_with_model is not None
+            async for message in answer_with_model.astream(prompt_input, config):
+                if token := message.text:
+                    yield token
+
+        written = False
+        try:
+            async for token in inputs["budget"].stream(tokens):
+                written = True
                 yield token
+        except ModelUnavailable as failure:
+            yield model_failed_answer(retrieval.passages, str(failure), cut_off=written)
 
     chain = (
-        RunnablePassthrough.assign(standalone=RunnableLambda(standalone_question))
+        RunnablePassthrough.assign(budget=RunnableLambda(lambda _: ModelBudget(limits)))
+        | RunnablePassthrough.assign(standalone=RunnableLambda(standalone_question))
         | RunnablePassthrough.assign(retrieval=RunnableLambda(retrieve))
         | RunnablePassthrough.assign(answer=RunnableGenerator(answer))  # type: ignore[arg-type]
     ).with_config(run_name="rag")

@@ -2,7 +2,9 @@
 
 The OpenAI clients get their `timeout` and `max_retries` here and nowhere else: the
 library default timeout of `None` can hang forever, and stacking retries elsewhere
-(`with_retry`) would multiply attempts.
+(`with_retry`) would multiply attempts. The chat model is the exception that proves it:
+its retries belong to the answer's time budget (`chains.model_budget`), so its client
+makes one attempt.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from langchain_core.language_models import BaseChatModel
 from core.batched_embeddings import CoalescingEmbeddings
 from core.errors import ModelUnavailable
 from core.settings import Settings
+
+BROKE_OFF = "The connection to the language model broke off in the middle of its answer."
 
 
 def _openai_client_args(settings: Settings) -> dict[str, object]:
@@ -58,25 +62,32 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
     """The streaming chat model, or None when none is configured (retrieval-only mode)."""
     if not settings.chat_model_configured:
         return None
+    import httpx2
     from langchain_openai import ChatOpenAI
 
+    args = _openai_client_args(settings)
+    # Retries and the first-token / stall limits are the answer's time budget
+    # (`chains.model_budget`), which spans every attempt; the client only bounds connecting
+    # (and, as a backstop, a read that outlasts the budget's own limits).
+    read = max(settings.model_first_token_timeout, settings.model_stall_timeout) + 5
+    args["timeout"] = httpx2.Timeout(read, connect=settings.model_connect_timeout)
+    args["max_retries"] = 0
     return ChatOpenAI(
-        model=settings.llm_model,
-        temperature=settings.llm_temperature,
-        streaming=True,
-        **_openai_client_args(settings),
+        model=settings.llm_model, temperature=settings.llm_temperature, streaming=True, **args
     )
 
 
-def model_failure(exc: BaseException) -> ModelUnavailable | None:
+def model_failure(exc: BaseException, *, mid_answer: bool = False) -> ModelUnavailable | None:
     """A message for the person asking when `exc` is a failure of the model provider;
-    None for anything else."""
+    None for anything else. `mid_answer`: it was raised after the first tokens."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
         return ModelUnavailable(
             "The language model did not answer in time. Please try again in a moment."
         )
+    if _broken_stream(exc) or (mid_answer and isinstance(exc, openai.APIConnectionError)):
+        return ModelUnavailable(BROKE_OFF)
     if isinstance(exc, openai.APIConnectionError):
         return ModelUnavailable(
             "The language model could not be reached. Check that it is running and that "
@@ -91,3 +102,23 @@ def model_failure(exc: BaseException) -> ModelUnavailable | None:
             f"The language model returned an error (HTTP {exc.status_code}). Try again shortly."
         )
     return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt may succeed: timeouts, connection failures, a broken
+    stream, rate limits and server errors (HTTP 5xx); not a rejected key or request."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):
+        return True  # APITimeoutError is an APIConnectionError
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code >= 500
+    return _broken_stream(exc)
+
+
+def _broken_stream(exc: BaseException) -> bool:
+    """A transport error raised while reading a streamed answer: the SDK wraps errors
+    of the request, not those of the stream that follows it."""
+    import httpx2
+
+    return isinstance(exc, httpx2.TransportError)

@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     openai_timeout: float = Field(default=60.0, gt=0, description="Seconds per OpenAI request.")
     openai_max_retries: int = Field(default=2, ge=0, le=10)
+    # The chat model's time budget (chains/model_budget.py): a hung or stalled model costs
+    # seconds, then the answer falls back to the retrieved passages.
+    model_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to open a connection to the chat model."
+    )
+    model_first_token_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds from a request to the model's first token."
+    )
+    model_stall_timeout: float = Field(
+        default=15.0, gt=0, description="Longest gap between two tokens before an answer is cut."
+    )
+    model_answer_budget: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds for all the model's attempts for one answer together (the "
+        "follow-up rewrite, the answer and their retries).",
+    )
     embeddings: Literal["local", "openai"] | None = None
     embedding_model: str | None = None
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)

@@ -1,7 +1,14 @@
 """A local stand-in for the OpenAI chat-completions API (with SSE streaming), for tests.
 
-Runs in a background thread on a loopback port. `mode` picks its behaviour:
-"ok" streams a canned answer, "error" answers HTTP 500, "slow" sleeps past any timeout.
+Runs in a background thread on a loopback port. `mode` picks its behaviour (and can be
+changed while it runs, to inject a fault):
+
+- "ok" streams a canned answer;
+- "error" answers HTTP 500;
+- "hang" accepts the request and never answers (not even the headers);
+- "stall" streams the first `FAULT_AFTER_WORDS` words, then sends nothing more;
+- "drop" streams the first words, then drops the connection mid-answer.
+
 It records each request so tests can count attempts and read prompts.
 
     python -m tests.openai_standin --port 8765     # serve until interrupted (for manual runs)
@@ -25,6 +32,13 @@ from starlette.routing import Route
 
 DEFAULT_ANSWER = "Similarity search returns the closest passages [1], while MMR trades some "
 DEFAULT_ANSWER += "relevance for diversity [2]."
+MODES = ("ok", "error", "hang", "stall", "drop")
+FAULT_AFTER_WORDS = 3
+FOREVER = 3600.0
+
+
+class DroppedConnection(Exception):
+    """Raised inside a streamed response: the server closes the connection mid-body."""
 
 
 class OpenAIStandIn:
@@ -57,14 +71,17 @@ class OpenAIStandIn:
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
         self.requests.append(body)
-        if self.mode == "error":
+        mode = self.mode
+        assert mode in MODES, mode
+        if mode == "error":
             return JSONResponse({"error": {"message": "boom", "type": "server_error"}}, 500)
-        if self.mode == "slow":
-            await asyncio.sleep(30)
+        if mode == "hang":
+            await asyncio.sleep(FOREVER)
         text = self.reply_for(body)
         if not body.get("stream"):
             return JSONResponse(_completion(text))
-        return StreamingResponse(_sse(text, self.word_delay), media_type="text/event-stream")
+        fault = mode if mode in ("stall", "drop") else None
+        return StreamingResponse(_sse(text, self.word_delay, fault), media_type="text/event-stream")
 
     def start(self) -> OpenAIStandIn:
         config = uvicorn.Config(
@@ -105,9 +122,13 @@ def _completion(text: str) -> dict[str, Any]:
     }
 
 
-async def _sse(text: str, word_delay: float) -> AsyncIterator[bytes]:
+async def _sse(text: str, word_delay: float, fault: str | None = None) -> AsyncIterator[bytes]:
     words = text.split(" ")
     for index, word in enumerate(words):
+        if fault is not None and index == FAULT_AFTER_WORDS:
+            if fault == "stall":
+                await asyncio.sleep(FOREVER)
+            raise DroppedConnection("the stand-in drops the connection mid-answer")
         delta = {"content": word if index == 0 else " " + word}
         if index == 0:
             delta["role"] = "assistant"

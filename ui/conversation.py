@@ -9,6 +9,7 @@ import chainlit as cl
 
 from chains.errors import explain
 from chains.memory import ChatMemory
+from chains.model_budget import ModelBudget
 from chains.options import SearchOptions
 from chains.rag import rag_input
 from chains.retriever import Retrieval
@@ -19,6 +20,7 @@ from ui.runtime import ChatServices
 from ui.streaming import SafeStream
 
 logger = logging.getLogger(__name__)
+WAITING_FOR_MODEL = "*Waiting for the language model…*"
 
 
 def access_scope(user: str, options: SearchOptions, chat_id: str) -> AccessScope:
@@ -40,8 +42,10 @@ async def answer_question(
 ) -> None:
     """Retrieve (as a visible step), stream the sanitized answer, attach cited passages.
 
-    Failures become a clear message and the chat keeps working; stop ends the stream
-    cleanly, keeping what was written so far.
+    With a model, the answer says it is waiting for the model until the first token
+    arrives; if the model fails, the chain answers with the passages and the reason.
+    Other failures become a clear message and the chat keeps working; stop ends the
+    stream cleanly, keeping what was written so far.
     """
     question, capped = cap_question(text)
     if capped:
@@ -54,7 +58,10 @@ async def answer_question(
     step.input = question
     await step.send()
     answer = SafeStream(cl.Message(content=""))
+    if services.resources.chat_model is not None:
+        await answer.show_waiting(WAITING_FOR_MODEL)
     retrieval: Retrieval | None = None
+    budget: ModelBudget | None = None
     try:
         stream = services.chain.astream(
             rag_input(question, history=memory.messages(), options=options, scope=scope)
@@ -67,6 +74,7 @@ async def answer_question(
                 await step.update()
             if token := chunk.get("answer"):
                 await answer.push(token)
+            budget = chunk.get("budget", budget)
     except asyncio.CancelledError:  # the user pressed stop
         await _finish(answer, retrieval, question, options, suffix="\n\n*(stopped)*")
         raise
@@ -80,9 +88,13 @@ async def answer_question(
             await _finish(
                 answer, retrieval, question, options, suffix="\n\n*(the answer was cut off)*"
             )
+        else:
+            await answer.discard()
         await cl.ErrorMessage(content=str(error)).send()
         return
-    memory.add(question, await _finish(answer, retrieval, question, options))
+    text = await _finish(answer, retrieval, question, options)
+    if budget is None or budget.failure is None:  # memory keeps the model's answers only
+        memory.add(question, text)
 
 
 async def _finish(

@@ -19,6 +19,7 @@ from chainlit.server import app as server_app
 from accounts.database import Database
 from accounts.service import Accounts
 from chains.errors import explain
+from chains.model_budget import ModelLimits
 from chains.rag import RagChain, build_rag_chain
 from chains.retriever import PassageRetriever
 from core.resources import Resources, open_resources
@@ -44,7 +45,9 @@ class ChatServices:
         retriever = PassageRetriever(searcher=resources.kb)
         return cls(
             resources=resources,
-            chain=build_rag_chain(retriever, resources.chat_model),
+            chain=build_rag_chain(
+                retriever, resources.chat_model, ModelLimits.from_settings(resources.settings)
+            ),
             ingestor=Ingestor(resources.kb, IngestOptions.from_settings(resources.settings)),
         )
 

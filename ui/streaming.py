@@ -27,6 +27,16 @@ class SafeStream:
         self._sanitize = StreamSanitizer()
         self._last_flush = 0.0
 
+    async def show_waiting(self, text: str) -> None:
+        """Show `text` (escaped by the caller) until the first token replaces it."""
+        await self.message.stream_token(text, is_sequence=True)
+        self._shown = text
+
+    async def discard(self) -> None:
+        """Take back a message that shows only the waiting text (nothing was written)."""
+        if self._shown and not self.raw:
+            await self.message.remove()
+
     async def push(self, token: str) -> None:
         self.raw += token
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:

@@ -11,14 +11,20 @@ def test_no_chat_model_without_key_or_url() -> None:
     assert build_chat_model(Settings(_env_file=None)) is None
 
 
-def test_chat_model_gets_explicit_timeout_and_retries() -> None:
+def test_chat_model_gets_explicit_timeouts_and_leaves_retries_to_the_budget() -> None:
     settings = Settings(
-        _env_file=None, openai_api_key="sk-test", openai_timeout=7.5, openai_max_retries=1
+        _env_file=None,
+        openai_api_key="sk-test",
+        openai_max_retries=1,
+        model_connect_timeout=2,
+        model_first_token_timeout=9,
+        model_stall_timeout=4,
     )
     model = build_chat_model(settings)
     assert isinstance(model, ChatOpenAI)
-    assert model.request_timeout == 7.5
-    assert model.max_retries == 1
+    timeout = model.request_timeout
+    assert (timeout.connect, timeout.read) == (2, 14)  # type: ignore[union-attr]
+    assert model.max_retries == 0  # the answer's budget retries (chains.model_budget)
     assert model.streaming
 
 

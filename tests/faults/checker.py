@@ -102,6 +102,19 @@ class QuestionChecker:
 
         await asyncio.wait_for(condition(), within)
 
+    async def wait_for_outcomes(
+        self, count: int, *, since: float = 0.0, within: float = 30.0
+    ) -> list[Outcome]:
+        """Wait until `count` questions sent after `since` have an outcome; returns them."""
+
+        async def condition() -> list[Outcome]:
+            while len(recent := self.between(since)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+            return recent[:count]
+
+        return await asyncio.wait_for(condition(), within)
+
     def recovered_within(self, since: float) -> float:
         """Seconds from `since` until the first question of the final run of successes was
         sent (the time to recover); raises AssertionError when the last outcome failed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tests.conftest import make_settings
 from tests.fakes import InMemoryKnowledgeBase
 from tests.markdown_view import active_constructs, visible_text
 from tests.ui.conftest import RecordingEmitter
-from ui.conversation import access_scope, answer_question
+from ui.conversation import WAITING_FOR_MODEL, access_scope, answer_question
 from ui.runtime import ChatServices
 
 SCOPE = AccessScope.everything()
@@ -92,20 +93,49 @@ class FailingModel(GenericFakeChatModel):
         raise openai.APITimeoutError(request=httpx2.Request("POST", "http://model/v1"))
 
 
-async def test_model_failure_becomes_a_message_and_the_chat_goes_on(
+async def test_a_model_failure_mid_answer_keeps_the_text_and_adds_the_passages(
     memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
 ) -> None:
     memory = ChatMemory()
     model = FailingModel(messages=iter([]))
     await answer_question(resources(memory_kb, model), "alpha", memory, SearchOptions(), SCOPE)
-    errors = [m["output"] for m in chainlit_events.of("new_message") if m.get("isError")]
-    assert errors == ["The language model did not answer in time. Please try again in a moment."]
-    assert "(the answer was cut off)" in final_message(chainlit_events)["output"]
-    assert len(memory) == 0
+    assert [m for m in chainlit_events.of("new_message") if m.get("isError")] == []
+    final = visible_text(final_message(chainlit_events)["output"])
+    assert final.startswith("Partial (The answer was cut off: The language model did not")
+    assert "The passages it was based on: [1] " in final
+    assert len(memory) == 0  # a failed answer is not the model's to remember
+    assert "[1]" in [e["name"] for e in chainlit_events.of("element")]
 
     good = GenericFakeChatModel(messages=iter([AIMessage("Fine now [1].")]))
     await answer_question(resources(memory_kb, good), "alpha", memory, SearchOptions(), SCOPE)
     assert final_message(chainlit_events)["output"] == "Fine now [1]."
+
+
+class HungModel(GenericFakeChatModel):
+    """Never sends a token."""
+
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        await asyncio.sleep(3600)
+        yield ChatGenerationChunk(message=AIMessageChunk(content="never"))
+
+
+async def test_the_answer_waits_visibly_then_falls_back_to_the_passages(
+    memory_kb: InMemoryKnowledgeBase, chainlit_events: RecordingEmitter
+) -> None:
+    services = resources(memory_kb, HungModel(messages=iter([])))
+    services = ChatServices.build(
+        replace(services.resources, settings=make_settings(Path("/x"), model_answer_budget=0.5))
+    )
+    await answer_question(services, "alpha", ChatMemory(), SearchOptions(), SCOPE)
+    streamed = chainlit_events.streamed_texts()
+    assert streamed[0] == WAITING_FOR_MODEL
+    final = visible_text(final_message(chainlit_events)["output"])
+    assert final.startswith(
+        "The language model could not answer: The language model did not answer within "
+        "the 0.5 s allowed for an answer. Here are the most relevant passages instead."
+    )
+    assert "passages instead. [1] " in final
+    assert [m for m in chainlit_events.of("new_message") if m.get("isError")] == []
 
 
 async def test_store_failure_becomes_a_message(
