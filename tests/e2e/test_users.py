@@ -188,7 +188,6 @@ def test_killing_the_app_mid_answer_loses_no_earlier_message(
     context, page = signed_in(browser, url, "ada")
     ask(page, "How does MMR differ from similarity search?")
     wait_until_answered(page)
-    first_answer = answers(page).last.inner_text()
     thread_id = chat_id(page)
 
     # The second answer streams slowly; the app is killed while it is being written.
@@ -206,7 +205,8 @@ def test_killing_the_app_mid_answer_loses_no_earlier_message(
     open_chat(page, thread_id)
     expect(page.get_by_text("How does MMR differ from similarity search?")).to_be_visible()
     expect(page.get_by_text("Which one is faster?")).to_be_visible()
-    expect(answers(page).filter(has_text=first_answer.splitlines()[0])).to_have_count(1)
+    # The first answer whole; the second was cut off after its first words.
+    expect(answers(page).filter(has_text="relevance for diversity")).to_have_count(1)
     # The chat goes on after the restart.
     ask(page, "And which one is more diverse?")
     wait_until_answered(page)
