@@ -24,7 +24,8 @@ from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
 from ingest.chunking import Origin, content_hash, split_pages
-from ingest.loaders import load_bytes
+from ingest.limits import ParseLimits, check_chunk_count, check_chunk_estimate
+from ingest.sandbox import parse_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class IngestOptions:
     batch_size: int = _SETTINGS["ingest_batch_size"].default
     concurrency: int = _SETTINGS["ingest_concurrency"].default
     max_file_bytes: int = int(_SETTINGS["max_file_mb"].default * MIB)
+    limits: ParseLimits = field(default_factory=ParseLimits)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestOptions:
@@ -77,6 +79,7 @@ class IngestOptions:
             batch_size=settings.ingest_batch_size,
             concurrency=settings.ingest_concurrency,
             max_file_bytes=int(settings.max_file_mb * MIB),
+            limits=ParseLimits.from_settings(settings),
         )
 
 
@@ -213,7 +216,12 @@ class Ingestor:
         data = path.read_bytes()
         # The format comes from the source name (an upload's stored path carries a suffix
         # guessed from the browser's MIME type, which is not trusted), then from the bytes.
-        loaded = load_bytes(data, origin.document.source)
+        limits = self.options.limits
+        loaded = parse_bounded(data, origin.document.source, limits)
+        chars = sum(len(page.page_content) for page in loaded.pages)
+        check_chunk_estimate(
+            chars, self.options.chunk_size, self.options.chunk_overlap, limits.max_chunks
+        )
         file_hash = content_hash(data)
         chunks = split_pages(
             loaded.pages,
@@ -223,6 +231,7 @@ class Ingestor:
             chunk_size=self.options.chunk_size,
             chunk_overlap=self.options.chunk_overlap,
         )
+        check_chunk_count(len(chunks), limits.max_chunks)
         return _Prepared(file_hash=file_hash, chunks=chunks)
 
     async def _write(
