@@ -24,6 +24,7 @@ from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
 from ingest.chunking import Origin, content_hash, split_pages
+from ingest.fair import FairSlots
 from ingest.limits import ParseLimits, check_chunk_count, check_chunk_estimate
 from ingest.sandbox import parse_bounded
 
@@ -91,10 +92,13 @@ class _Prepared:
 
 @dataclass
 class Ingestor:
-    """Writes files into a knowledge base with bounded concurrency.
+    """Writes files into a knowledge base with bounded concurrency, fairly.
 
-    `concurrency` bounds both the files parsed at once and the batches being embedded and
-    written at once; `batch_size` is the number of chunks per embedding + insert call.
+    `concurrency` bounds the files parsed at once, the batches being embedded and written
+    at once, and the files one `ingest_many` call has in flight; `batch_size` is the
+    number of chunks per embedding + insert call. Parse and batch slots are handed out
+    round-robin across owners and their files (`FairSlots`), so one user's large upload
+    never makes another's small one wait for all of it.
     """
 
     kb: KnowledgeBase
@@ -102,8 +106,8 @@ class Ingestor:
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self._file_slots = asyncio.Semaphore(self.options.concurrency)
-        self._batch_slots = asyncio.Semaphore(self.options.concurrency)
+        self._parse_slots = FairSlots(self.options.concurrency)
+        self._batch_slots = FairSlots(self.options.concurrency)
         # One lock per document being ingested (two uploads of one file never interleave);
         # weak, so the map forgets a document once nobody holds or awaits its lock.
         self._document_locks: weakref.WeakValueDictionary[DocumentKey, asyncio.Lock] = (
@@ -121,8 +125,10 @@ class Ingestor:
         """Ingest `(path, source)` pairs concurrently as `owner`'s documents (the shared
         library by default); one bad file never stops the others."""
 
+        in_flight = asyncio.Semaphore(self.options.concurrency)  # bounds prepared chunks
+
         async def one(path: Path, source: str) -> FileOutcome:
-            async with self._file_slots:
+            async with in_flight:
                 return await self.ingest_file(
                     path, source, owner=owner, chat_id=chat_id, on_progress=on_progress
                 )
@@ -175,7 +181,8 @@ class Ingestor:
                 await on_progress(ProgressEvent(source, stage, done, total))
 
         await report("reading")
-        prepared = await asyncio.to_thread(self._prepare, path, origin)
+        async with self._parse_slots.slot(document.owner, source):
+            prepared = await asyncio.to_thread(self._prepare, path, origin)
         total = len(prepared.chunks)
         await report("chunked", 0, total)
 
@@ -189,7 +196,7 @@ class Ingestor:
 
         await report("embedding", 0, total)
         try:
-            await self._write(prepared.chunks, report)
+            await self._write(document, prepared.chunks, report)
         except Exception as exc:
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             logger.warning("writing %s failed: %r", source, exc)
@@ -236,6 +243,7 @@ class Ingestor:
 
     async def _write(
         self,
+        document: DocumentKey,
         chunks: list[ChunkRecord],
         report: Callable[[Stage, int, int], Awaitable[None]],
     ) -> None:
@@ -245,7 +253,7 @@ class Ingestor:
 
         async def write(batch: list[ChunkRecord]) -> None:
             nonlocal done
-            async with self._batch_slots:
+            async with self._batch_slots.slot(document.owner, document.source):
                 await self.kb.add_chunks(batch)
             done += len(batch)
             await report("stored", done, len(chunks))
