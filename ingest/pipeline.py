@@ -121,17 +121,22 @@ class Ingestor:
         *,
         owner: str = LIBRARY_OWNER,
         chat_id: str | None = None,
+        on_outcome: Callable[[FileOutcome], Awaitable[None]] | None = None,
     ) -> list[FileOutcome]:
         """Ingest `(path, source)` pairs concurrently as `owner`'s documents (the shared
-        library by default); one bad file never stops the others."""
+        library by default); one bad file never stops the others. `on_outcome` hears
+        each file's outcome as soon as that file is done."""
 
         in_flight = asyncio.Semaphore(self.options.concurrency)  # bounds prepared chunks
 
         async def one(path: Path, source: str) -> FileOutcome:
             async with in_flight:
-                return await self.ingest_file(
+                outcome = await self.ingest_file(
                     path, source, owner=owner, chat_id=chat_id, on_progress=on_progress
                 )
+            if on_outcome is not None:
+                await on_outcome(outcome)
+            return outcome
 
         outcomes = await asyncio.gather(*(one(path, source) for path, source in files))
         if any(o.status in ("added", "replaced") for o in outcomes):

@@ -1,7 +1,8 @@
 """Files attached to a chat message go into the knowledge base through the ingest pipeline.
 
 Each file gets a live line in one progress message (reading, chunks, embedding, stored)
-that ends as: chunks added, unchanged, or the reason it failed.
+that ends, as soon as that file is done, as: chunks added, unchanged, or the reason it
+failed.
 """
 
 from __future__ import annotations
@@ -130,9 +131,9 @@ class UploadReport:
         if time.monotonic() - self._last_update >= UPDATE_SECONDS:
             await self._update()
 
-    async def finish(self, outcomes: list[FileOutcome]) -> None:
-        for outcome in outcomes:
-            self.lines[outcome.source].text = outcome_line(outcome)
+    async def file_done(self, outcome: FileOutcome) -> None:
+        """Show one file's result at once (the others may take much longer)."""
+        self.lines[outcome.source].text = outcome_line(outcome)
         await self._update()
 
     async def _update(self) -> None:
@@ -166,6 +167,6 @@ async def ingest_uploads(
             files.append((Path(element.path), name))
     report = UploadReport([name for _, name in files], rejected)
     await report.message.send()
-    outcomes = await ingestor.ingest_many(files, report.progress, owner=owner, chat_id=chat_id)
-    await report.finish(outcomes)
-    return outcomes
+    return await ingestor.ingest_many(
+        files, report.progress, owner=owner, chat_id=chat_id, on_outcome=report.file_done
+    )
