@@ -25,7 +25,7 @@ from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
 from ui.auth import install_feedback_guard
-from ui.uploads import allow_empty_uploads
+from ui.upload_limits import MIB, UploadQuota, install_upload_storage
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +81,18 @@ class AppRuntime:
 
 def configure_uploads(settings: Settings) -> None:
     """Upload limits come from the settings (MAX_FILE_MB, MAX_UPLOAD_FILES), so the browser,
-    Chainlit's upload endpoint and the ingest pipeline all enforce the same numbers."""
+    Chainlit's upload endpoint (its body, while it streams: `ui.upload_limits`) and the
+    ingest pipeline all enforce the same numbers; uploads waiting to be sent are capped
+    per chat and per user, in a files directory of this process's own."""
     upload = chainlit_config.features.spontaneous_file_upload
     if upload is not None:
         upload.max_size_mb = math.ceil(settings.max_file_mb)
         upload.max_files = settings.max_upload_files
-    allow_empty_uploads()
+    quota = UploadQuota(
+        per_session=int(settings.max_session_upload_mb * MIB),
+        per_user=int(settings.max_user_upload_mb * MIB),
+    )
+    install_upload_storage(quota)
 
 
 async def start(settings: Settings) -> AppRuntime:

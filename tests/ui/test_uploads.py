@@ -24,7 +24,7 @@ from tests.samples import (
     write,
 )
 from tests.ui.conftest import RecordingEmitter
-from ui.uploads import UploadReport, allow_empty_uploads, document_name, ingest_uploads
+from ui.uploads import UploadReport, document_name, ingest_uploads
 
 pytestmark = pytest.mark.integration
 
@@ -193,20 +193,6 @@ def test_document_names_never_become_paths() -> None:
     assert document_name(".hidden.md") == "hidden.md"
     long = document_name("a" * 500 + ".pdf")
     assert len(long) == 200 and long.endswith(".pdf")
-
-
-async def test_zero_byte_uploads_reach_the_handler(
-    chainlit_events: RecordingEmitter, tmp_path: Path
-) -> None:
-    from chainlit.session import HTTPSession
-
-    allow_empty_uploads()
-    session = HTTPSession(id="upload-test", client_type="webapp")
-    reference = await session.persist_file(name="empty.txt", mime="text/plain", content=b"")
-    stored = session.files[reference["id"]]
-    assert stored["size"] == 0 and Path(stored["path"]).read_bytes() == b""
-    normal = await session.persist_file(name="a.txt", mime="text/plain", content=b"hi")
-    assert Path(session.files[normal["id"]]["path"]).read_bytes() == b"hi"
 
 
 class SlowKnowledgeBase(InMemoryKnowledgeBase):
