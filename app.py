@@ -132,6 +132,16 @@ async def _removable() -> AccessScope:
     return owned_by(user)
 
 
+async def _within_model_limit(services: ChatServices, memory: ChatMemory) -> bool:
+    """Reserve the chat-model requests a question may make (rewriting a follow-up, then
+    answering) against the user's limit; say so when it is reached."""
+    requests = 0 if services.resources.chat_model is None else 1 + bool(memory.messages())
+    refusal = services.limits.refuse_model_requests(_user(), requests)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+    return refusal is None
+
+
 async def _offer_commands() -> None:
     admin = await runtime.current().accounts.is_admin(_user())
     await cl.context.emitter.set_commands(COMMANDS + (ADMIN_COMMANDS if admin else []))
@@ -181,6 +191,10 @@ async def on_message(message: cl.Message) -> None:
     services = await _services_or_tell_user()
     if services is None:
         return
+    refusal = services.limits.refuse_message(_user(), message.content)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+        return
     settings = services.resources.settings
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
     if files:  # ingest first, so a question in the same message can cite them
@@ -218,7 +232,7 @@ async def on_message(message: cl.Message) -> None:
         else:
             await cl.Message(content=reply).send()
         return
-    if message.content.strip():
+    if message.content.strip() and await _within_model_limit(services, memory):
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, message.content, memory, options, scope)
 
@@ -230,8 +244,14 @@ async def on_example_question(action: cl.Action) -> None:
         return
     await cl.Message(content=question, type="user_message").send()
     services = await _services_or_tell_user()
-    if services is not None:
-        memory, options = _session_state()
+    if services is None:
+        return
+    refusal = services.limits.refuse_message(_user(), question)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+        return
+    memory, options = _session_state()
+    if await _within_model_limit(services, memory):
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, question, memory, options, scope)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as server_app
+from chainlit.server import sio
 
 from accounts.database import Database
 from accounts.service import Accounts
@@ -24,6 +25,7 @@ from chains.retriever import PassageRetriever
 from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
+from ui.abuse import AbuseLimits, guard_socket_messages
 from ui.auth import install_feedback_guard
 from ui.upload_limits import MIB, UploadQuota, install_upload_storage
 
@@ -33,11 +35,13 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ChatServices:
     """What answering and uploading need: the resources, the chain, the one ingestor
-    (shared, so upload concurrency is bounded for the whole process)."""
+    (shared, so upload concurrency is bounded for the whole process) and the per-user
+    abuse limits (shared by all of a user's chats)."""
 
     resources: Resources
     chain: RagChain
     ingestor: Ingestor
+    limits: AbuseLimits
 
     @classmethod
     def build(cls, resources: Resources) -> ChatServices:
@@ -46,6 +50,7 @@ class ChatServices:
             resources=resources,
             chain=build_rag_chain(retriever, resources.chat_model),
             ingestor=Ingestor(resources.kb, IngestOptions.from_settings(resources.settings)),
+            limits=AbuseLimits.from_settings(resources.settings),
         )
 
 
@@ -96,10 +101,12 @@ def configure_uploads(settings: Settings) -> None:
 
 
 async def start(settings: Settings) -> AppRuntime:
-    """Configure uploads, migrate the chat-history database, guard the feedback routes,
-    keep the runtime on the server app, and open the services now (loading the embedding
-    model before the first visitor arrives). Raises if the database cannot be opened."""
+    """Configure uploads and the socket's message limit, migrate the chat-history
+    database, guard the feedback routes, keep the runtime on the server app, and open the
+    services now (loading the embedding model before the first visitor arrives). Raises
+    if the database cannot be opened."""
     configure_uploads(settings)
+    guard_socket_messages(sio, settings.max_message_chars)
     database = await Database.open(settings)
     install_feedback_guard(server_app, database)
     runtime = AppRuntime(settings, database)
