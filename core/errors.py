@@ -39,3 +39,7 @@ class StoreWriteFailed(UserFacingError):
 
 class SchemaOutdated(UserFacingError):
     """The collection was made with an older (or newer) layout than this app uses."""
+
+
+class UnsupportedValue(UserFacingError):
+    """A value (a document name, a filter) holds characters the store cannot search for."""
