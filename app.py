@@ -60,7 +60,9 @@ async def start_app() -> None:
     try:
         await runtime.start(settings)
     except Exception as exc:  # no history database: nobody could sign in
-        sys.stderr.write(f"error: cannot open the chat-history database: {explain(exc)}\n")
+        sys.stderr.write(
+            f"error: cannot open the chat-history database: {explain(exc, operator=True)}\n"
+        )
         sys.stderr.flush()
         os._exit(EXIT_CONFIG)
     header = settings.auth_header

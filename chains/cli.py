@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         result = asyncio.run(ask(settings, args.question, options))
     except Exception as exc:
-        print(f"error: {explain(exc)}", file=sys.stderr)
+        print(f"error: {explain(exc, operator=True)}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(result, ensure_ascii=False) if args.json else render_text(result), file=out)
     return EXIT_OK

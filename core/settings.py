@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.redaction import redact_credentials
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -104,10 +105,11 @@ class Settings(BaseSettings):
             return None
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            shown = redact_credentials(value)
             raise ValueError(
                 f"MILVUS_URI must be a Milvus server address such as http://127.0.0.1:19530, "
-                f"got {value!r}. For a local Milvus Lite file, unset MILVUS_URI and set "
-                f"MILVUS_LITE_PATH={value} instead."
+                f"got {shown!r}. For a local Milvus Lite file, unset MILVUS_URI and set "
+                f"MILVUS_LITE_PATH={shown} instead."
             )
         return value
 

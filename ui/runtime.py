@@ -114,7 +114,9 @@ async def start(settings: Settings) -> AppRuntime:
     try:
         await runtime.services()
     except Exception as exc:  # shown again, to the user, when a chat starts
-        logger.error("start-up failed (will retry when a chat starts): %s", explain(exc))
+        logger.error(
+            "start-up failed (will retry when a chat starts): %s", explain(exc, operator=True)
+        )
     return runtime
 
 
