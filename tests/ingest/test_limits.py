@@ -137,29 +137,24 @@ async def test_pipeline_reports_each_refusal_with_its_reason(tmp_path: Path) -> 
     assert {c.document.source for c, _ in kb.chunks.values()} == {"ok.txt"}
 
 
+# The size checks opened wide: what is left to stop a bomb is the worker's own limits.
+WIDE_OPEN = ParseLimits(
+    max_page_chars=10**9,
+    max_document_chars=10**9,
+    max_pdf_page_content_bytes=10**9,
+    max_pdf_content_bytes=10**9,
+)
+
+
 def test_worker_process_enforces_the_cpu_budget() -> None:
-    # With the size checks opened wide, the per-file CPU budget still ends the parse.
-    wide = ParseLimits(
-        max_page_chars=10**9,
-        max_document_chars=10**9,
-        max_pdf_page_content_bytes=10**9,
-        max_pdf_content_bytes=10**9,
-        cpu_seconds=1,
-    )
     with pytest.raises(UnreadableFile, match="took longer than its time budget"):
-        parse_bounded(shared_stream_pdf(pages=18), "bomb.pdf", wide)
+        parse_bounded(shared_stream_pdf(pages=18), "bomb.pdf", replace(WIDE_OPEN, cpu_seconds=1))
 
 
 def test_worker_process_enforces_the_memory_cap() -> None:
-    wide = ParseLimits(
-        max_page_chars=10**9,
-        max_document_chars=10**9,
-        max_pdf_page_content_bytes=10**9,
-        max_pdf_content_bytes=10**9,
-        memory_bytes=64 * MIB,
-    )
+    limits = replace(WIDE_OPEN, memory_bytes=64 * MIB)
     with pytest.raises(UnreadableFile, match="more than 64 MB of memory"):
-        parse_bounded(shared_stream_pdf(pages=2, stream_bytes=20_000_000), "bomb.pdf", wide)
+        parse_bounded(shared_stream_pdf(pages=2, stream_bytes=20_000_000), "bomb.pdf", limits)
 
 
 def test_worker_process_returns_the_parsed_pages() -> None:
