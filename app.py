@@ -67,7 +67,9 @@ async def start_app() -> None:
     try:
         await runtime.start(settings)
     except Exception as exc:  # no history database: nobody could sign in
-        sys.stderr.write(f"error: cannot open the chat-history database: {explain(exc)}\n")
+        sys.stderr.write(
+            f"error: cannot open the chat-history database: {explain(exc, operator=True)}\n"
+        )
         sys.stderr.flush()
         os._exit(EXIT_CONFIG)
     header = settings.auth_header
@@ -139,6 +141,16 @@ async def _removable() -> AccessScope:
     return owned_by(user)
 
 
+async def _within_model_limit(services: ChatServices, memory: ChatMemory) -> bool:
+    """Reserve the chat-model requests a question may make (rewriting a follow-up, then
+    answering) against the user's limit; say so when it is reached."""
+    requests = 0 if services.resources.chat_model is None else 1 + bool(memory.messages())
+    refusal = services.limits.refuse_model_requests(_user(), requests)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+    return refusal is None
+
+
 async def _offer_commands() -> None:
     admin = await runtime.current().accounts.is_admin(_user())
     await cl.context.emitter.set_commands(COMMANDS + (ADMIN_COMMANDS if admin else []))
@@ -188,6 +200,10 @@ async def on_message(message: cl.Message) -> None:
     services = await _services_or_tell_user()
     if services is None:
         return
+    refusal = services.limits.refuse_message(_user(), message.content)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+        return
     settings = services.resources.settings
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
     if files:  # ingest first, so a question in the same message can cite them
@@ -225,7 +241,7 @@ async def on_message(message: cl.Message) -> None:
         else:
             await cl.Message(content=reply).send()
         return
-    if message.content.strip():
+    if message.content.strip() and await _within_model_limit(services, memory):
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, message.content, memory, options, scope)
 
@@ -237,8 +253,14 @@ async def on_example_question(action: cl.Action) -> None:
         return
     await cl.Message(content=question, type="user_message").send()
     services = await _services_or_tell_user()
-    if services is not None:
-        memory, options = _session_state()
+    if services is None:
+        return
+    refusal = services.limits.refuse_message(_user(), question)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+        return
+    memory, options = _session_state()
+    if await _within_model_limit(services, memory):
         scope = access_scope(_user(), options, _chat_id())
         await answer_question(services, question, memory, options, scope)
 

@@ -158,6 +158,6 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         asyncio.run(run())
     except Exception as exc:
-        print(f"error: {explain(exc)}", file=sys.stderr)
+        print(f"error: {explain(exc, operator=True)}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK

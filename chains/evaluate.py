@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     try:
         graded = asyncio.run(run(settings, questions, args.modes, options))
     except Exception as exc:
-        print(f"error: {explain(exc)}", file=sys.stderr)
+        print(f"error: {explain(exc, operator=True)}", file=sys.stderr)
         return EXIT_ERROR
     summaries = [summarize(mode, graded) for mode in args.modes]
     print(f"{len(questions)} questions from {args.golden}, k={options.k}", file=out)

@@ -6,7 +6,15 @@ replaced by a generic message.
 
 
 class UserFacingError(Exception):
-    """An error whose message is safe and useful to show to the user."""
+    """An error whose message is safe and useful to show to the user.
+
+    `public`, when given, is what a chat user is told instead: the message itself is for
+    the operator (an address, a command to run) and goes to the log and the terminal.
+    """
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public
 
 
 class ConfigError(UserFacingError):
@@ -15,6 +23,12 @@ class ConfigError(UserFacingError):
 
 class StoreUnavailable(UserFacingError):
     """The vector store cannot be reached or opened."""
+
+
+STORE_UNREACHABLE = (
+    "The knowledge base is unreachable right now. Try again shortly; if it keeps "
+    "happening, tell the administrator."
+)
 
 
 class StoreLocked(StoreUnavailable):
@@ -39,3 +53,7 @@ class StoreWriteFailed(UserFacingError):
 
 class SchemaOutdated(UserFacingError):
     """The collection was made with an older (or newer) layout than this app uses."""
+
+
+class UnsupportedValue(UserFacingError):
+    """A value (a document name, a filter) holds characters the store cannot search for."""

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.redaction import redact_credentials
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -76,7 +77,26 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(default=2, ge=1, le=64)
     max_file_mb: float = Field(default=20.0, gt=0, le=500)
     max_upload_files: int = Field(default=10, ge=1, le=100)
+    max_session_upload_mb: float = Field(
+        default=100.0, gt=0, description="Uploaded bytes one chat may hold before ingest."
+    )
+    max_user_upload_mb: float = Field(
+        default=200.0, gt=0, description="Uploaded bytes one user may hold across their chats."
+    )
+    max_document_chars: int = Field(default=2_000_000, ge=1000)
+    max_chunks_per_document: int = Field(default=3000, ge=1)
+    parse_cpu_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="CPU time to parse one file (a worker process)."
+    )
+    parse_memory_mb: int = Field(default=1024, ge=128, description="Memory to parse one file.")
     sample_corpus: Path = Path("data/sample")
+
+    # Abuse limits (per signed-in user; anonymous visitors share one budget)
+    messages_per_minute: int = Field(default=20, ge=1)
+    model_requests_per_minute: int = Field(
+        default=30, ge=1, description="Chat-model requests one user may cause per minute."
+    )
+    max_message_chars: int = Field(default=20_000, ge=100)
 
     # Users and chat history
     database_url: SecretStr = Field(
@@ -102,10 +122,11 @@ class Settings(BaseSettings):
             return None
         parsed = urlparse(value)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            shown = redact_credentials(value)
             raise ValueError(
                 f"MILVUS_URI must be a Milvus server address such as http://127.0.0.1:19530, "
-                f"got {value!r}. For a local Milvus Lite file, unset MILVUS_URI and set "
-                f"MILVUS_LITE_PATH={value} instead."
+                f"got {shown!r}. For a local Milvus Lite file, unset MILVUS_URI and set "
+                f"MILVUS_LITE_PATH={shown} instead."
             )
         return value
 

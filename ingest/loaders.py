@@ -18,6 +18,7 @@ from charset_normalizer import from_bytes
 from langchain_core.documents import Document
 
 from core.errors import UnreadableFile
+from ingest.limits import ParseLimits, PdfContentBudget, TextBudget, check_docx_archive
 
 SUFFIX_KINDS: dict[str, str] = {
     ".txt": "text",
@@ -49,11 +50,13 @@ def kind_for(name: str) -> str | None:
     return SUFFIX_KINDS.get(Path(name).suffix.lower())
 
 
-def load_bytes(data: bytes, name: str) -> LoadedFile:
+def load_bytes(data: bytes, name: str, limits: ParseLimits | None = None) -> LoadedFile:
     """Parse `data`, which claims to be the file `name`, into page documents.
 
-    Raises `UnreadableFile` with a reason a person can act on.
+    Raises `UnreadableFile` with a reason a person can act on, also when the file
+    would expand past `limits` (`ingest.limits`).
     """
+    limits = limits or ParseLimits()
     kind = kind_for(name)
     if kind is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
@@ -65,13 +68,14 @@ def load_bytes(data: bytes, name: str) -> LoadedFile:
     if not data.strip():
         raise UnreadableFile("the file holds only whitespace")
     if kind == "pdf":
-        pages = _load_pdf(data)
+        pages = _load_pdf(data, limits)
     elif kind == "docx":
-        pages = _load_docx(data)
+        pages = _load_docx(data, limits)
     elif kind == "html":
         pages = [_load_html(decode_text(data))]
     else:
         pages = [Document(page_content=decode_text(data))]
+    TextBudget(limits).check_document(sum(len(p.page_content) for p in pages))
     pages = [p for p in pages if p.page_content.strip()]
     if not pages:
         hint = " (a scanned PDF? run OCR on it first)" if kind == "pdf" else ""
@@ -102,7 +106,7 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def _load_pdf(data: bytes) -> list[Document]:
+def _load_pdf(data: bytes, limits: ParseLimits) -> list[Document]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
@@ -112,13 +116,18 @@ def _load_pdf(data: bytes) -> list[Document]:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise UnreadableFile("the PDF is encrypted with a password")
-        return [
-            Document(page_content=page.extract_text() or "", metadata={"page": number})
-            for number, page in enumerate(reader.pages, start=1)
-        ]
+        content = PdfContentBudget(limits)
+        text = TextBudget(limits)
+        pages = []
+        for number, page in enumerate(reader.pages, start=1):
+            content.check_page(page, number)
+            text.start_page(number)
+            extracted = page.extract_text(visitor_text=lambda part, *_: text.add(len(part)))
+            pages.append(Document(page_content=extracted or "", metadata={"page": number}))
+        return pages
     except FileNotDecryptedError:
         raise UnreadableFile("the PDF is encrypted with a password") from None
-    except UnreadableFile:
+    except (UnreadableFile, MemoryError):
         raise
     except PdfReadError as exc:
         raise UnreadableFile(f"corrupt PDF ({exc})") from None
@@ -126,7 +135,7 @@ def _load_pdf(data: bytes) -> list[Document]:
         raise UnreadableFile(f"corrupt PDF ({type(exc).__name__}: {exc})") from None
 
 
-def _load_docx(data: bytes) -> list[Document]:
+def _load_docx(data: bytes, limits: ParseLimits) -> list[Document]:
     import docx2txt
 
     if not data.startswith(b"PK\x03\x04"):
@@ -135,8 +144,9 @@ def _load_docx(data: bytes) -> list[Document]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if "word/document.xml" not in archive.namelist():
                 raise UnreadableFile("not a Word .docx file (no word/document.xml)")
+            check_docx_archive(archive, limits)
         text = docx2txt.process(io.BytesIO(data))
-    except UnreadableFile:
+    except (UnreadableFile, MemoryError):
         raise
     except Exception as exc:  # zipfile / XML errors on damaged files
         raise UnreadableFile(f"corrupt .docx ({type(exc).__name__}: {exc})") from None

@@ -24,7 +24,9 @@ from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
 from ingest.chunking import Origin, content_hash, split_pages
-from ingest.loaders import load_bytes
+from ingest.fair import FairSlots
+from ingest.limits import ParseLimits, check_chunk_count, check_chunk_estimate
+from ingest.sandbox import parse_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class IngestOptions:
     batch_size: int = _SETTINGS["ingest_batch_size"].default
     concurrency: int = _SETTINGS["ingest_concurrency"].default
     max_file_bytes: int = int(_SETTINGS["max_file_mb"].default * MIB)
+    limits: ParseLimits = field(default_factory=ParseLimits)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestOptions:
@@ -77,6 +80,7 @@ class IngestOptions:
             batch_size=settings.ingest_batch_size,
             concurrency=settings.ingest_concurrency,
             max_file_bytes=int(settings.max_file_mb * MIB),
+            limits=ParseLimits.from_settings(settings),
         )
 
 
@@ -88,10 +92,13 @@ class _Prepared:
 
 @dataclass
 class Ingestor:
-    """Writes files into a knowledge base with bounded concurrency.
+    """Writes files into a knowledge base with bounded concurrency, fairly.
 
-    `concurrency` bounds both the files parsed at once and the batches being embedded and
-    written at once; `batch_size` is the number of chunks per embedding + insert call.
+    `concurrency` bounds the files parsed at once, the batches being embedded and written
+    at once, and the files one `ingest_many` call has in flight; `batch_size` is the
+    number of chunks per embedding + insert call. Parse and batch slots are handed out
+    round-robin across owners and their files (`FairSlots`), so one user's large upload
+    never makes another's small one wait for all of it.
     """
 
     kb: KnowledgeBase
@@ -99,8 +106,8 @@ class Ingestor:
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self._file_slots = asyncio.Semaphore(self.options.concurrency)
-        self._batch_slots = asyncio.Semaphore(self.options.concurrency)
+        self._parse_slots = FairSlots(self.options.concurrency)
+        self._batch_slots = FairSlots(self.options.concurrency)
         # One lock per document being ingested (two uploads of one file never interleave);
         # weak, so the map forgets a document once nobody holds or awaits its lock.
         self._document_locks: weakref.WeakValueDictionary[DocumentKey, asyncio.Lock] = (
@@ -114,15 +121,22 @@ class Ingestor:
         *,
         owner: str = LIBRARY_OWNER,
         chat_id: str | None = None,
+        on_outcome: Callable[[FileOutcome], Awaitable[None]] | None = None,
     ) -> list[FileOutcome]:
         """Ingest `(path, source)` pairs concurrently as `owner`'s documents (the shared
-        library by default); one bad file never stops the others."""
+        library by default); one bad file never stops the others. `on_outcome` hears
+        each file's outcome as soon as that file is done."""
+
+        in_flight = asyncio.Semaphore(self.options.concurrency)  # bounds prepared chunks
 
         async def one(path: Path, source: str) -> FileOutcome:
-            async with self._file_slots:
-                return await self.ingest_file(
+            async with in_flight:
+                outcome = await self.ingest_file(
                     path, source, owner=owner, chat_id=chat_id, on_progress=on_progress
                 )
+            if on_outcome is not None:
+                await on_outcome(outcome)
+            return outcome
 
         outcomes = await asyncio.gather(*(one(path, source) for path, source in files))
         if any(o.status in ("added", "replaced") for o in outcomes):
@@ -172,7 +186,8 @@ class Ingestor:
                 await on_progress(ProgressEvent(source, stage, done, total))
 
         await report("reading")
-        prepared = await asyncio.to_thread(self._prepare, path, origin)
+        async with self._parse_slots.slot(document.owner, source):
+            prepared = await asyncio.to_thread(self._prepare, path, origin)
         total = len(prepared.chunks)
         await report("chunked", 0, total)
 
@@ -186,7 +201,7 @@ class Ingestor:
 
         await report("embedding", 0, total)
         try:
-            await self._write(prepared.chunks, report)
+            await self._write(document, prepared.chunks, report)
         except Exception as exc:
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             logger.warning("writing %s failed: %r", source, exc)
@@ -213,7 +228,12 @@ class Ingestor:
         data = path.read_bytes()
         # The format comes from the source name (an upload's stored path carries a suffix
         # guessed from the browser's MIME type, which is not trusted), then from the bytes.
-        loaded = load_bytes(data, origin.document.source)
+        limits = self.options.limits
+        loaded = parse_bounded(data, origin.document.source, limits)
+        chars = sum(len(page.page_content) for page in loaded.pages)
+        check_chunk_estimate(
+            chars, self.options.chunk_size, self.options.chunk_overlap, limits.max_chunks
+        )
         file_hash = content_hash(data)
         chunks = split_pages(
             loaded.pages,
@@ -223,10 +243,12 @@ class Ingestor:
             chunk_size=self.options.chunk_size,
             chunk_overlap=self.options.chunk_overlap,
         )
+        check_chunk_count(len(chunks), limits.max_chunks)
         return _Prepared(file_hash=file_hash, chunks=chunks)
 
     async def _write(
         self,
+        document: DocumentKey,
         chunks: list[ChunkRecord],
         report: Callable[[Stage, int, int], Awaitable[None]],
     ) -> None:
@@ -236,7 +258,7 @@ class Ingestor:
 
         async def write(batch: list[ChunkRecord]) -> None:
             nonlocal done
-            async with self._batch_slots:
+            async with self._batch_slots.slot(document.owner, document.source):
                 await self.kb.add_chunks(batch)
             done += len(batch)
             await report("stored", done, len(chunks))

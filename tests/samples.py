@@ -35,6 +35,11 @@ def pdf_bytes(pages: list[str]) -> bytes:
             + b"\nendstream"
         )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return _pdf_file(objects)
+
+
+def _pdf_file(objects: list[bytes]) -> bytes:
+    """A PDF of numbered `objects` (the first is the catalog), with its xref table."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -83,3 +88,47 @@ def write(path: Path, data: bytes | str) -> Path:
 
 CORRUPT_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> garbage \x00\xff\xfe trailer"
 BINARY_BYTES = bytes(range(256)) * 8
+
+
+def docx_bomb(path: Path, inflated_bytes: int = 256 * 1024 * 1024) -> Path:
+    """A .docx of a few hundred KB whose word/document.xml inflates to `inflated_bytes`
+    (written in pieces: the test never holds the inflated text itself)."""
+    import zipfile
+
+    head = b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>'
+    tail = b"</w:t></w:r></w:p></w:body></w:document>"
+    piece = b"A" * (1024 * 1024)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            member.write(head)
+            for _ in range((inflated_bytes - len(head) - len(tail)) // len(piece)):
+                member.write(piece)
+            member.write(tail)
+    return path
+
+
+def shared_stream_pdf(pages: int, stream_bytes: int = 5_000_000) -> bytes:
+    """A small PDF whose `pages` pages all draw one compressed text stream of
+    `stream_bytes` (18 pages and 5 MB make about 18 KB)."""
+    line = b"BT /F1 12 Tf 72 720 Td (Lorem ipsum dolor sit amet) Tj ET\n"
+    compressed = zlib.compress(line * (stream_bytes // len(line)), 9)
+    font_id = 4 + pages
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        (
+            f"<< /Type /Pages /Kids [{' '.join(f'{4 + i} 0 R' for i in range(pages))}] "
+            f"/Count {pages} >>"
+        ).encode(),
+        f"<< /Length {len(compressed)} /Filter /FlateDecode >>\nstream\n".encode()
+        + compressed
+        + b"\nendstream",
+    ]
+    objects += [
+        (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> /Contents 3 0 R >>"
+        ).encode()
+    ] * pages
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return _pdf_file(objects)

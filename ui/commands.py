@@ -9,6 +9,7 @@ from chainlit.types import CommandDict
 
 from chains.markdown_escape import code_span, markdown_text
 from core.knowledge import LIBRARY_OWNER, AccessScope, DocumentInfo, KnowledgeBase
+from ui.lookalike import escaped, mixed_scripts
 
 COMMANDS: list[CommandDict] = [
     {
@@ -68,6 +69,9 @@ def documents_table(documents: list[DocumentInfo], chat_id: str) -> str:
     for doc in documents:
         origin = markdown_text(_origin(doc, chat_id))
         name = code_span(doc.source, table_cell=True)
+        if scripts := mixed_scripts(doc.source):
+            warning = f"mixed scripts ({', '.join(s.title() for s in scripts)}):"
+            name += f" ⚠ {warning} {code_span(escaped(doc.source), table_cell=True)}"
         rows.append(f"| {name} | {doc.chunks} | {_when(doc.added_at)} | {origin} |")
     rows += ["", "Remove one with `/remove NAME`."]
     return "\n".join(rows)

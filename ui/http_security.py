@@ -1,5 +1,6 @@
 """HTTP hardening of Chainlit's server: security headers, a Content-Security-Policy,
-uploaded files served inert, and an Origin check on the Socket.IO endpoint.
+uploaded files served inert, an Origin check on the Socket.IO endpoint, and upload
+bodies bounded while they stream (`ui.upload_limits`).
 
 Chainlit 2.12 sets none of these. Its pages get a CSP that allows scripts only from the
 app and the inline scripts the page itself holds (by hash: Chainlit writes two small
@@ -31,6 +32,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ui.upload_limits import UploadBodyLimit
 
 COMMON_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -70,6 +73,8 @@ def secure_chainlit_server() -> None:
     if SecurityHeaders not in installed:
         # Innermost, so it sees the page before Chainlit's GZip middleware compresses it.
         app.user_middleware.append(Middleware(SecurityHeaders))
+    if UploadBodyLimit not in installed:
+        app.user_middleware.insert(0, Middleware(UploadBodyLimit))  # before anything reads
     sio.eio.cors_allowed_origins = SocketOrigins(config.project.allow_origins or [])
 
 

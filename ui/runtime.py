@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from chainlit.config import config as chainlit_config
 from chainlit.server import app as server_app
+from chainlit.server import sio
 
 from accounts.database import Database
 from accounts.service import Accounts
@@ -25,8 +26,9 @@ from chains.retriever import PassageRetriever
 from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
+from ui.abuse import AbuseLimits, guard_socket_messages
 from ui.auth import install_feedback_guard
-from ui.uploads import allow_empty_uploads
+from ui.upload_limits import MIB, UploadQuota, install_upload_storage
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +36,13 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class ChatServices:
     """What answering and uploading need: the resources, the chain, the one ingestor
-    (shared, so upload concurrency is bounded for the whole process)."""
+    (shared, so upload concurrency is bounded for the whole process) and the per-user
+    abuse limits (shared by all of a user's chats)."""
 
     resources: Resources
     chain: RagChain
     ingestor: Ingestor
+    limits: AbuseLimits
 
     @classmethod
     def build(cls, resources: Resources) -> ChatServices:
@@ -49,6 +53,7 @@ class ChatServices:
                 retriever, resources.chat_model, ModelLimits.from_settings(resources.settings)
             ),
             ingestor=Ingestor(resources.kb, IngestOptions.from_settings(resources.settings)),
+            limits=AbuseLimits.from_settings(resources.settings),
         )
 
 
@@ -84,19 +89,27 @@ class AppRuntime:
 
 def configure_uploads(settings: Settings) -> None:
     """Upload limits come from the settings (MAX_FILE_MB, MAX_UPLOAD_FILES), so the browser,
-    Chainlit's upload endpoint and the ingest pipeline all enforce the same numbers."""
+    Chainlit's upload endpoint (its body, while it streams: `ui.upload_limits`) and the
+    ingest pipeline all enforce the same numbers; uploads waiting to be sent are capped
+    per chat and per user, in a files directory of this process's own."""
     upload = chainlit_config.features.spontaneous_file_upload
     if upload is not None:
         upload.max_size_mb = math.ceil(settings.max_file_mb)
         upload.max_files = settings.max_upload_files
-    allow_empty_uploads()
+    quota = UploadQuota(
+        per_session=int(settings.max_session_upload_mb * MIB),
+        per_user=int(settings.max_user_upload_mb * MIB),
+    )
+    install_upload_storage(quota)
 
 
 async def start(settings: Settings) -> AppRuntime:
-    """Configure uploads, migrate the chat-history database, guard the feedback routes,
-    keep the runtime on the server app, and open the services now (loading the embedding
-    model before the first visitor arrives). Raises if the database cannot be opened."""
+    """Configure uploads and the socket's message limit, migrate the chat-history
+    database, guard the feedback routes, keep the runtime on the server app, and open the
+    services now (loading the embedding model before the first visitor arrives). Raises
+    if the database cannot be opened."""
     configure_uploads(settings)
+    guard_socket_messages(sio, settings.max_message_chars)
     database = await Database.open(settings)
     install_feedback_guard(server_app, database)
     runtime = AppRuntime(settings, database)
@@ -104,7 +117,9 @@ async def start(settings: Settings) -> AppRuntime:
     try:
         await runtime.services()
     except Exception as exc:  # shown again, to the user, when a chat starts
-        logger.error("start-up failed (will retry when a chat starts): %s", explain(exc))
+        logger.error(
+            "start-up failed (will retry when a chat starts): %s", explain(exc, operator=True)
+        )
     return runtime
 
 

@@ -1,7 +1,8 @@
 """Files attached to a chat message go into the knowledge base through the ingest pipeline.
 
 Each file gets a live line in one progress message (reading, chunks, embedding, stored)
-that ends as: chunks added, unchanged, or the reason it failed.
+that ends, as soon as that file is done, as: chunks added, unchanged, or the reason it
+failed.
 """
 
 from __future__ import annotations
@@ -10,56 +11,18 @@ import asyncio
 import re
 import time
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import chainlit as cl
-from chainlit.session import BaseSession
 
 from chains.markdown_escape import code_span, markdown_text
 from ingest.pipeline import FileOutcome, Ingestor, ProgressEvent
+from ui.upload_limits import discard_uploads
 
 UPDATE_SECONDS = 0.3
 MAX_NAME_CHARS = 200
-
-
-def allow_empty_uploads() -> None:
-    """Let zero-byte uploads through Chainlit, so the chat can say "the file is empty".
-
-    Chainlit 2.12 refuses to store an empty upload (`persist_file` raises on empty
-    content) and answers the browser with an opaque HTTP 500. With this, the file reaches
-    the message handler and the ingest pipeline rejects it with a clear reason.
-    """
-    original = BaseSession.persist_file
-    if getattr(original, "allows_empty", False):
-        return
-
-    async def persist_file(
-        self: BaseSession,
-        name: str,
-        mime: str,
-        path: str | None = None,
-        content: bytes | str | None = None,
-    ) -> Any:
-        if path or content:
-            return await original(self, name, mime, path, content)
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        file_id = str(uuid.uuid4())
-        file_path = self.files_dir / file_id
-        file_path.touch()
-        self.files[file_id] = {
-            "id": file_id,
-            "path": file_path,
-            "name": name,
-            "type": mime,
-            "size": 0,
-        }
-        return {"id": file_id}
-
-    persist_file.allows_empty = True  # type: ignore[attr-defined]
-    BaseSession.persist_file = persist_file  # type: ignore[method-assign]
 
 
 def document_name(filename: str) -> str:
@@ -130,9 +93,9 @@ class UploadReport:
         if time.monotonic() - self._last_update >= UPDATE_SECONDS:
             await self._update()
 
-    async def finish(self, outcomes: list[FileOutcome]) -> None:
-        for outcome in outcomes:
-            self.lines[outcome.source].text = outcome_line(outcome)
+    async def file_done(self, outcome: FileOutcome) -> None:
+        """Show one file's result at once (the others may take much longer)."""
+        self.lines[outcome.source].text = outcome_line(outcome)
         await self._update()
 
     async def _update(self) -> None:
@@ -166,6 +129,9 @@ async def ingest_uploads(
             files.append((Path(element.path), name))
     report = UploadReport([name for _, name in files], rejected)
     await report.message.send()
-    outcomes = await ingestor.ingest_many(files, report.progress, owner=owner, chat_id=chat_id)
-    await report.finish(outcomes)
-    return outcomes
+    try:
+        return await ingestor.ingest_many(
+            files, report.progress, owner=owner, chat_id=chat_id, on_outcome=report.file_done
+        )
+    finally:  # ingested (or refused): the uploaded copies are not needed any more
+        discard_uploads(cl.context.session, elements)

@@ -16,8 +16,9 @@ from typing import Any
 from pymilvus import MilvusClient, MilvusException
 from pymilvus.exceptions import ConnectionConfigException
 
-from core.errors import StoreLocked, StoreUnavailable
+from core.errors import STORE_UNREACHABLE, StoreLocked, StoreUnavailable
 from core.knowledge import Capabilities
+from core.redaction import redact_credentials
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,14 +48,16 @@ def connect(settings: Settings) -> MilvusClient:
         if settings.uses_milvus_lite:
             path = settings.milvus_lite_path.resolve()
             if lite_dir_locked(path):
-                raise StoreLocked(locked_message(path)) from None
+                raise StoreLocked(locked_message(path), public=STORE_UNREACHABLE) from None
         raise StoreUnavailable(
-            f"Cannot open the vector store at {settings.milvus_address}: {exc.message}"
+            f"Cannot open the vector store at {settings.milvus_address}: {reason(exc)}",
+            public=STORE_UNREACHABLE,
         ) from None
     except MilvusException as exc:
         raise StoreUnavailable(
-            f"Cannot reach Milvus at {settings.milvus_address}: {exc.message}. Is the server "
-            "running, and are MILVUS_URI / MILVUS_TOKEN right?"
+            f"Cannot reach Milvus at {settings.milvus_address}: {reason(exc)}. Is the server "
+            "running, and are MILVUS_URI / MILVUS_TOKEN right?",
+            public=STORE_UNREACHABLE,
         ) from None
 
 
@@ -128,5 +131,6 @@ def locked_message(path: Path) -> str:
 
 
 def reason(exc: BaseException) -> str:
-    """What a Milvus failure says (pymilvus keeps it in `message`), never empty."""
-    return str(getattr(exc, "message", None) or exc or type(exc).__name__)
+    """What a Milvus failure says (pymilvus keeps it in `message`), never empty, with
+    any password in a URI redacted."""
+    return redact_credentials(str(getattr(exc, "message", None) or exc or type(exc).__name__))

@@ -2,8 +2,12 @@
 
 Field names come from our code only; values always travel as parameters. Where the
 backend supports filter templating (a Milvus server) the template and its parameters are
-sent as they are; Milvus Lite rejects templates, so there each value is rendered as a
-JSON string or number literal, which Milvus parses as one literal whatever it contains.
+sent as they are; Milvus Lite (and Milvus before 2.5) rejects templates, so there each
+value is rendered as one string or number literal whatever it contains. Milvus's string
+literals know only five escapes (backslash, double quote, newline, carriage return, tab;
+any other is a syntax error) and take every other character as it is, so those five are
+escaped and the rest written raw. NUL and lone surrogates cannot travel in an expression
+at all: they are refused with a clear `UnsupportedValue`.
 
 >>> f = MilvusFilter.equals("source", 'a" or source != "b')
 >>> f.render()
@@ -14,10 +18,11 @@ JSON string or number literal, which Milvus parses as one literal whatever it co
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.errors import UnsupportedValue
 
 FilterValue = str | int | float | bool | list[str] | list[int]
 
@@ -25,15 +30,32 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNSENDABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
 def literal(value: FilterValue) -> str:
-    """A Milvus literal for `value`: strings and lists as JSON, numbers as they are."""
+    """A Milvus literal for `value`: strings quoted and escaped, lists of them in
+    brackets, numbers as they are."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str | list):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
     if isinstance(value, int | float):
         return repr(value)
     raise TypeError(f"unsupported filter value type: {type(value).__name__}")
+
+
+def _string(value: str) -> str:
+    bad = _UNSENDABLE.search(value)
+    if bad is not None:
+        raise UnsupportedValue(
+            f"A name or filter value cannot contain the character U+{ord(bad.group()):04X}; "
+            "no document name holds it."
+        )
+    return '"' + "".join(_ESCAPES.get(char, char) for char in value) + '"'
 
 
 def _check_field(name: str) -> str:

@@ -13,7 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_milvus import BM25BuiltInFunction
 from pymilvus import MilvusClient, MilvusException
 
-from core.errors import StoreUnavailable
+from core.errors import STORE_UNREACHABLE, StoreUnavailable
 from core.knowledge import Capabilities
 from core.settings import Settings
 from core.store.coalescing import CoalescingMilvus
@@ -109,5 +109,6 @@ def _opening(settings: Settings) -> Iterator[None]:
         yield
     except MilvusException as exc:
         raise StoreUnavailable(
-            f"Cannot open the knowledge base at {settings.milvus_address}: {reason(exc)}"
+            f"Cannot open the knowledge base at {settings.milvus_address}: {reason(exc)}",
+            public=STORE_UNREACHABLE,
         ) from None

@@ -133,22 +133,32 @@ def test_injected_markdown_never_makes_the_browser_leave_the_app(
         )
         assert [u for u in urls if urlsplit(u).netloc != app_host] == []
 
-    # Uploaded files are served as inert downloads.
+    # Ingested uploads are deleted from the server (their text is in the knowledge base).
     assert len(uploads) == 2
     session_id = parse_qs(urlsplit(uploads[0].url).query)["session_id"][0]
     for upload in uploads:
-        served = page.request.get(
+        gone = page.request.get(
             f"{app_url}/project/file/{upload.json()['id']}?session_id={session_id}"
         )
-        assert served.headers["content-disposition"] == "attachment"
-        assert served.headers["x-content-type-options"] == "nosniff"
-        assert served.headers["content-type"] == "application/octet-stream"  # .html, .md
+        assert gone.status == 404
 
     # The file name, in `/docs` and in the welcome of the uploader's next chat, is literal.
     send(page, "/docs")
     expect(answers(page).last).to_contain_text(DOCUMENT_NAME)
     page.goto(app_url)
     expect(page.get_by_text("The knowledge base holds")).to_contain_text(DOCUMENT_NAME)
+
+    # An upload waiting to be sent is served as an inert download.
+    with page.expect_response(lambda r: r.request.method == "POST" and "/project/file?" in r.url):
+        page.set_input_files("#upload-button-input", [str(html)])
+    waiting = uploads[-1]
+    session_id = parse_qs(urlsplit(waiting.url).query)["session_id"][0]
+    served = page.request.get(
+        f"{app_url}/project/file/{waiting.json()['id']}?session_id={session_id}"
+    )
+    assert served.headers["content-disposition"] == "attachment"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-type"] == "application/octet-stream"  # not text/html
 
     assert left_the_app == []
     assert blocked_by_csp <= CHAINLIT_STYLESHEET_HOSTS  # nothing injected even tried

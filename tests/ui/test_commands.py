@@ -94,3 +94,18 @@ async def test_only_an_admin_removes_library_documents(memory_kb: InMemoryKnowle
     )
     assert reply == "Removed `c.pdf` (1 chunks) from the knowledge base."
     assert await memory_kb.count(AccessScope.library()) == 1
+
+
+def test_look_alike_names_are_told_apart() -> None:
+    lookalike = "f\u0430q.txt"  # Cyrillic а
+    docs = [
+        DocumentInfo(source=name, owner="alice", chunks=1, added_at=None, chat_id="c")
+        for name in ("faq.txt", lookalike, "отчёт 2024.pdf", "café.txt")
+    ]
+    table = documents_table(docs, chat_id="c")
+    assert active_constructs(table) == []
+    shown = visible_text(table)
+    assert "faq.txt 1 unknown" in shown
+    assert "f\u0430q.txt ⚠ mixed scripts (Cyrillic, Latin): f[U+0430]q.txt 1 unknown" in shown
+    assert "отчёт 2024.pdf 1 unknown" in shown  # one script (the extension aside)
+    assert "café.txt 1 unknown" in shown

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.knowledge import AccessScope, Hit, KnowledgeBase, SearchRequest
+from core.knowledge import AccessScope, ChunkRecord, Hit, KnowledgeBase, SearchRequest
 from core.store import MilvusKnowledgeBase
 from ingest.pipeline import IngestOptions, Ingestor
+from tests.fakes import InMemoryKnowledgeBase
 from tests.markdown_view import active_constructs, visible_text
 from tests.samples import (
     BINARY_BYTES,
@@ -21,7 +24,7 @@ from tests.samples import (
     write,
 )
 from tests.ui.conftest import RecordingEmitter
-from ui.uploads import UploadReport, allow_empty_uploads, document_name, ingest_uploads
+from ui.uploads import UploadReport, document_name, ingest_uploads
 
 pytestmark = pytest.mark.integration
 
@@ -192,15 +195,33 @@ def test_document_names_never_become_paths() -> None:
     assert len(long) == 200 and long.endswith(".pdf")
 
 
-async def test_zero_byte_uploads_reach_the_handler(
-    chainlit_events: RecordingEmitter, tmp_path: Path
-) -> None:
-    from chainlit.session import HTTPSession
+class SlowKnowledgeBase(InMemoryKnowledgeBase):
+    """Each batch takes a moment to write, so a large file is still going when a small
+    one is done."""
 
-    allow_empty_uploads()
-    session = HTTPSession(id="upload-test", client_type="webapp")
-    reference = await session.persist_file(name="empty.txt", mime="text/plain", content=b"")
-    stored = session.files[reference["id"]]
-    assert stored["size"] == 0 and Path(stored["path"]).read_bytes() == b""
-    normal = await session.persist_file(name="a.txt", mime="text/plain", content=b"hi")
-    assert Path(session.files[normal["id"]]["path"]).read_bytes() == b"hi"
+    async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None:
+        await asyncio.sleep(0.01)
+        await super().add_chunks(chunks)
+
+
+async def test_each_file_shows_its_result_as_soon_as_it_is_done(
+    tmp_path: Path, chainlit_events: RecordingEmitter
+) -> None:
+    ingestor = Ingestor(
+        SlowKnowledgeBase(), IngestOptions(chunk_size=100, chunk_overlap=0, batch_size=4)
+    )
+    big = "\n\n".join(f"Paragraph {i} " * 6 for i in range(300)).encode()
+    files = [
+        attach(tmp_path, "big.txt", big),
+        attach(tmp_path, "small.txt", b"A short note."),
+        attach(tmp_path, "empty.txt", b""),
+    ]
+    await ingest_uploads(ingestor, files, max_files=5, owner="x", chat_id="c")
+    updates = [m["output"] for m in chainlit_events.of("update_message")]
+    small_done = next(i for i, text in enumerate(updates) if "`small.txt`: **added**" in text)
+    empty_done = next(i for i, text in enumerate(updates) if "`empty.txt`: **not added**" in text)
+    # the small file's and the empty file's results were shown while the big one ran
+    for index in (small_done, empty_done):
+        big_line = next(line for line in updates[index].splitlines() if "`big.txt`" in line)
+        assert "**" not in big_line  # still reading / embedding / storing, no result yet
+    assert "`big.txt`: **added**" in updates[-1]

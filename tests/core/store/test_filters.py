@@ -1,5 +1,6 @@
 import pytest
 
+from core.errors import UnsupportedValue
 from core.store.filters import MilvusFilter, literal
 
 
@@ -42,3 +43,15 @@ def test_field_names_are_checked() -> None:
 def test_parameter_names_must_not_clash() -> None:
     with pytest.raises(ValueError, match="used twice"):
         _ = MilvusFilter.equals("source", "a") & MilvusFilter.equals("source", "b")
+
+
+def test_control_characters_use_only_the_escapes_milvus_knows() -> None:
+    assert literal("a\nb\rc\td") == '"a\\nb\\rc\\td"'
+    assert literal("a\x01\x0c\x7f\u2028b") == '"a\x01\x0c\x7f\u2028b"'  # raw, not \u escapes
+    assert literal(["x\n", "y"]) == '["x\\n", "y"]'
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "a\ud800b"])
+def test_characters_that_cannot_travel_are_refused(value: str) -> None:
+    with pytest.raises(UnsupportedValue, match="cannot contain the character"):
+        MilvusFilter.equals("source", value).render()

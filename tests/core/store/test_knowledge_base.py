@@ -15,7 +15,7 @@ import pytest_asyncio
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from pymilvus import MilvusClient, MilvusException
 
-from core.errors import StoreUnavailable
+from core.errors import StoreUnavailable, UnsupportedValue
 from core.knowledge import (
     LIBRARY_OWNER,
     UNKNOWN_VERSION,
@@ -38,6 +38,19 @@ INJECTIONS = [
     'a.txt" or chunk >= 0 or source == "',
     "\\",
     '"',
+]
+# Every C0 control but NUL, DEL, C1 controls, line/paragraph separators, format characters.
+CONTROL_CHARACTERS = [
+    *map(chr, range(0x01, 0x20)),
+    "\x7f",
+    "\x80",
+    "\x85",
+    "\x9f",
+    "\u2028",
+    "\u2029",
+    "\u200b",
+    "\u200e",
+    "\ufeff",
 ]
 EVERYTHING = AccessScope.everything()
 ALICE = AccessScope.for_user("alice")
@@ -140,6 +153,30 @@ class KnowledgeBaseSuite:
             assert await kb.remove_document(attack, EVERYTHING) == 0
             assert await kb.remove_document("a.txt", AccessScope.for_user(attack)) == 0
         assert await kb.count(EVERYTHING) == before
+
+    async def test_control_characters_in_values_match_exactly(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        owner = f"ctl-{uuid.uuid4().hex[:6]}\x01\n"  # in the owner field too
+        names = [f"a{char}b.txt" for char in CONTROL_CHARACTERS] + ["ab.txt"]
+        await kb.add_chunks([record(f"passage {i}", n, owner=owner) for i, n in enumerate(names)])
+        await kb.flush()
+        mine = AccessScope.for_user(owner)
+        listed = {d.source for d in await kb.list_documents(mine) if d.owner == owner}
+        assert listed == set(names)
+        for name in names:  # each finds itself and nothing else, removes itself only
+            assert await sources_found(kb, "passage", mine, sources=(name,)) == {name}
+            assert await kb.remove_document(name, mine) == 1
+        assert await kb.count(AccessScope(owners=(owner,))) == 0
+
+    @pytest.mark.parametrize("value", ["a\x00b.txt", "a\ud800b.txt"])
+    async def test_unsendable_characters_are_refused_clearly(
+        self, kb: MilvusKnowledgeBase, value: str
+    ) -> None:
+        with pytest.raises(UnsupportedValue, match="cannot contain the character U\\+"):
+            await kb.remove_document(value, EVERYTHING)
+        with pytest.raises(UnsupportedValue):
+            await search(kb, "alpha", sources=(value,))
 
     # ----- documents ----------------------------------------------------------------
 
