@@ -42,10 +42,10 @@ def test_golden_sets_are_read_strictly(tmp_path: Path) -> None:
 
 def test_metrics() -> None:
     graded = [
-        Graded("a", "dense", 1, True, 10.0, []),
-        Graded("b", "dense", 2, False, 20.0, []),
-        Graded("c", "dense", None, None, 30.0, []),
-        Graded("a", "hybrid", 1, True, 5.0, []),
+        Graded("a", "dense", None, 1, True, 10.0, []),
+        Graded("b", "dense", None, 2, False, 20.0, []),
+        Graded("c", "dense", None, None, None, 30.0, []),
+        Graded("a", "hybrid", None, 1, True, 5.0, []),
     ]
     dense = summarize("dense", graded)
     assert (dense.questions, dense.hit_at_1, dense.hit_at_k) == (3, 1 / 3, 2 / 3)
