@@ -68,9 +68,10 @@ async def ask(settings: Settings, question: str, options: SearchOptions) -> dict
 def render_text(result: dict[str, Any]) -> str:
     lines = [result["answer"], "", f"Sources ({result['search_type']} search):"]
     for s in result["sources"]:
+        section = f" › {s['section']}" if s["section"] else ""
         page = f", page {s['page']}" if s["page"] is not None else ""
         score = f" (score {s['score']:.2f})" if s["score"] is not None else ""
-        lines.append(f"  [{s['n']}] {s['source']}{page}{score}")
+        lines.append(f"  [{s['n']}] {s['source']}{section}{page}{score}")
     if result["notice"]:
         lines += ["", result["notice"]]
     return "\n".join(lines)

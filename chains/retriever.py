@@ -50,10 +50,17 @@ class Passage:
     text: str
     chunk: int | None = None
     ranks: Mapping[Route, int] = field(default_factory=dict)
+    section: str | None = None  # the headings above the passage, below the page title
 
     @property
     def label(self) -> str:
-        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+        """How citations name the passage: "asyncio-task.html › Timeouts", "a.pdf, page 3".
+
+        >>> Passage(1, "asyncio-task.html", None, None, "", section="Timeouts").label
+        'asyncio-task.html › Timeouts'
+        """
+        label = f"{self.source} › {self.section}" if self.section else self.source
+        return f"{label}, page {self.page}" if self.page is not None else label
 
     @classmethod
     def from_document(cls, doc: Document) -> Passage:
@@ -66,6 +73,7 @@ class Passage:
             text=doc.page_content,
             chunk=meta.get("chunk"),
             ranks=meta.get("ranks") or {},
+            section=str(meta.get("section") or "") or None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +84,7 @@ class Passage:
             "score": self.score,
             "ranks": dict(self.ranks),
             "text": self.text,
+            "section": self.section,
         }
 
 

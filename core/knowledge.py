@@ -142,6 +142,9 @@ class ChunkRecord:
     extra: Mapping[str, MetadataValue] = field(default_factory=dict)
 
 
+INGEST_VERSION_FIELD = "ingest_version"
+"""The chunk extra naming the extractor and chunker that made it (`ingest.chunking`)."""
+
 UNKNOWN_VERSION = ""
 """The `file_hash` of stray chunks whose version lost its first chunk (an interrupted
 write): they belong to no version the store can describe."""
@@ -163,13 +166,15 @@ class StoredVersion:
 
 @dataclass(frozen=True)
 class DocumentInfo:
-    """One document, as `/docs` lists it."""
+    """One document, as `/docs` lists it; `ingest_version` names the extractor and chunker
+    that made its chunks (None: made before versions were recorded)."""
 
     source: str
     owner: str
     chunks: int
     added_at: int | None
     chat_id: str | None = None
+    ingest_version: str | None = None
 
 
 @dataclass(frozen=True)

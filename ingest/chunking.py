@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-from core.knowledge import ChunkRecord, DocumentKey, MetadataValue
+from core.knowledge import INGEST_VERSION_FIELD, ChunkRecord, DocumentKey, MetadataValue
 from ingest.html_extraction import EXTRACTOR
 from ingest.sections import SEPARATOR, first_heading, split_sections
 
@@ -35,9 +35,11 @@ def ingest_version(chunk_size: int, chunk_overlap: int) -> str:
     return f"{EXTRACTOR}+{CHUNKER}+{chunk_size}/{chunk_overlap}"
 
 
-def content_hash(data: bytes) -> str:
-    """The hash that tells one version of a file from another."""
-    return hashlib.sha256(data).hexdigest()
+def content_hash(data: bytes, version: str) -> str:
+    """The hash that tells one version of a document from another: the file's bytes and
+    the `ingest_version` that chunks them, so that a new extractor or chunker makes a new
+    version of an unchanged file (written whole before the old one goes)."""
+    return hashlib.sha256(data + b"\0" + version.encode()).hexdigest()
 
 
 def chunk_id(document: DocumentKey, file_hash: str, index: int) -> str:
@@ -104,7 +106,7 @@ def split_pages(
             added_at=origin.added_at,
             page=_page(metadata),
             chat_id=origin.chat_id,
-            extra={**_extras(metadata), "ingest_version": version},
+            extra={**_extras(metadata), INGEST_VERSION_FIELD: version},
         )
         for index, (text, metadata) in enumerate(pieces)
     ]

@@ -23,7 +23,7 @@ from typing import Literal
 from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
-from ingest.chunking import Origin, content_hash, split_pages
+from ingest.chunking import Origin, content_hash, ingest_version, split_pages
 from ingest.loaders import load_bytes
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,9 @@ class Ingestor:
         # The format comes from the source name (an upload's stored path carries a suffix
         # guessed from the browser's MIME type, which is not trusted), then from the bytes.
         loaded = load_bytes(data, origin.document.source)
-        file_hash = content_hash(data)
+        file_hash = content_hash(
+            data, ingest_version(self.options.chunk_size, self.options.chunk_overlap)
+        )
         chunks = split_pages(
             loaded.pages,
             kind=loaded.kind,

@@ -99,6 +99,8 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
     for n in numbers:
         p = by_number[n]
         facts = [f"**Source:** {code_span(p.source)}"]
+        if p.section:
+            facts.append(f"**Section:** {markdown_text(p.section)}")
         if p.page is not None:
             facts.append(f"**Page:** {p.page}")
         facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")

@@ -54,7 +54,8 @@ def test_ids_are_stable_and_distinct() -> None:
 
 
 def test_content_hash_tells_versions_apart() -> None:
-    assert content_hash(b"v1") == content_hash(b"v1") != content_hash(b"v2")
+    assert content_hash(b"v1", "x") == content_hash(b"v1", "x") != content_hash(b"v2", "x")
+    assert content_hash(b"v1", "x") != content_hash(b"v1", "y")  # a new chunker: a new version
 
 
 def test_whitespace_only_pieces_are_dropped() -> None:
