@@ -48,7 +48,7 @@ async def ask(settings: Settings, question: str, options: SearchOptions) -> dict
     from core.resources import opened
 
     async with opened(settings) as resources:
-        chain = build_rag_chain(PassageRetriever(searcher=resources.kb), resources.chat_model)
+        chain = build_rag_chain(PassageRetriever(searcher=resources.searcher), resources.chat_model)
         answer: list[str] = []
         retrieval: Retrieval | None = None
         inputs = rag_input(question, options=options, scope=AccessScope.everything())

@@ -194,7 +194,10 @@ async def run(
     from core.resources import opened
 
     async with opened(settings) as resources:
-        return await evaluate(resources.kb, questions, modes, options)
+        searcher = resources.searcher
+        if (reason := searcher.unavailable(options.rerank)) is not None:
+            raise UserFacingError(reason)
+        return await evaluate(searcher, questions, modes, options)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,11 +32,13 @@ from core.knowledge import (
     KEYWORD_UNAVAILABLE,
     AccessScope,
     Hit,
+    RerankMode,
     Route,
     Searcher,
     SearchMode,
     effective_mode,
 )
+from core.rerank import RerankingSearcher
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Retrieval:
     milliseconds: float
     search_type: SearchMode
     notice: str | None = None
+    reranked_by: RerankMode | None = None
 
 
 def _document(n: int, hit: Hit) -> Document:
@@ -163,5 +166,11 @@ class PassageRetriever(BaseRetriever):
         elapsed = (time.perf_counter() - started) * 1000
         passages = [Passage.from_document(doc) for doc in docs]
         mode = effective_mode(options.search_type, self.searcher.keyword_search)
-        notice = KEYWORD_UNAVAILABLE if mode != options.search_type else None
-        return Retrieval(query, passages, round(elapsed, 1), mode, notice)
+        notices = [KEYWORD_UNAVAILABLE if mode != options.search_type else None]
+        reranked_by = None
+        if isinstance(self.searcher, RerankingSearcher) and options.rerank != "off":
+            unavailable = self.searcher.unavailable(options.rerank)
+            notices.append(unavailable)
+            reranked_by = None if unavailable else options.rerank
+        notice = " ".join(n for n in notices if n) or None
+        return Retrieval(query, passages, round(elapsed, 1), mode, notice, reranked_by)

@@ -64,6 +64,9 @@ SearchMode = Literal["hybrid", "dense", "keyword", "mmr"]
 """hybrid: keyword (BM25) and dense routes fused by reciprocal rank; dense: embeddings
 only; keyword: BM25 only; mmr: relevant but not repetitive, over the hybrid candidates."""
 Route = Literal["dense", "keyword"]
+RerankMode = Literal["off", "cross-encoder", "llm"]
+"""Reranking after the search: none (the default), a local cross-encoder model
+(`RERANKER_MODEL`), or listwise by the configured chat model."""
 KEYWORD_WEIGHT = 1.0  # the keyword route's weight in the fusion (the dense route's is 1)
 
 
@@ -79,6 +82,7 @@ class SearchRequest:
     lambda_mult: float
     sources: tuple[str, ...] = ()
     keyword_weight: float = KEYWORD_WEIGHT
+    rerank: RerankMode = "off"
 
 
 @dataclass(frozen=True)

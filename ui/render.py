@@ -67,8 +67,16 @@ MODE_LABELS = {
 }
 
 
+RERANK_LABELS = {
+    "cross-encoder": "reranked by the cross-encoder",
+    "llm": "reranked by the chat model",
+}
+
+
 def retrieval_summary(retrieval: Retrieval) -> str:
     mode = MODE_LABELS[retrieval.search_type]
+    if retrieval.reranked_by is not None:
+        mode = f"{mode}, {RERANK_LABELS[retrieval.reranked_by]}"
     notice = f"\n\n*{retrieval.notice}*" if retrieval.notice else ""
     if not retrieval.passages:
         return f"No passages found ({retrieval.milliseconds:.0f} ms, {mode}).{notice}"
