@@ -167,7 +167,7 @@ async def on_chat_resume(thread: ThreadDict) -> None:
     cl.user_session.set("memory", history.restore_memory(steps))
     await cl.ChatSettings(settings_widgets(options)).send()
     await _offer_commands()
-    await history.resend_citations(steps)
+    await history.attach_citations(thread)
 
 
 @cl.on_settings_update

@@ -223,19 +223,41 @@ class Database:
             return (await connection.execute(query)).scalar()
 
     async def feedback(self) -> list[FeedbackRecord]:
-        """Every rating with the rated answer and its details, oldest chat first."""
+        """Every rating with the rated answer and its details, oldest chat first.
+
+        The browser rates an answer's parent run step (the one `@cl.on_message` opens),
+        so the answer is the rated step itself or, failing that, the last of the run's
+        assistant messages that carries details (an upload report before it has none).
+        """
+        answer = steps.alias("answer")
         query = (
             sa.select(
+                feedbacks.c.id,
                 threads.c.userIdentifier,
                 feedbacks.c.value,
                 feedbacks.c.comment,
-                steps.c.output,
-                steps.c["metadata"],
+                answer.c.output,
+                answer.c["metadata"],
             )
-            .join(steps, steps.c.id == feedbacks.c.forId)
-            .join(threads, threads.c.id == steps.c.threadId)
-            .order_by(threads.c.createdAt, steps.c.createdAt)
+            .join(
+                answer,
+                sa.and_(
+                    sa.or_(
+                        answer.c.id == feedbacks.c.forId, answer.c.parentId == feedbacks.c.forId
+                    ),
+                    answer.c.type == "assistant_message",
+                ),
+            )
+            .join(threads, threads.c.id == answer.c.threadId)  # the chat it is in, not a claim
+            .order_by(threads.c.createdAt, answer.c.createdAt)
         )
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [FeedbackRecord(r[0], int(r[1]), r[2], r[3] or "", _json(r[4])) for r in rows]
+        records: dict[str, FeedbackRecord] = {}
+        for feedback_id, user, value, comment, output, metadata in rows:
+            details = _json(metadata)
+            if details or feedback_id not in records:
+                records[feedback_id] = FeedbackRecord(
+                    user, int(value), comment, output or "", details
+                )
+        return list(records.values())

@@ -3,13 +3,19 @@
 - Lists and dicts are serialized to JSON before binding: SQLite cannot bind them
   ("type 'list' is not supported"), and asyncpg wants JSONB values as text too (a step
   with `modes` fails on both otherwise, Chainlit #2750).
+- Writes of one step land in the order they were started. Chainlit starts them as
+  fire-and-forget tasks (`send()`, then `update()` with the output); when the first is
+  held up (SQLite busy with another write), the empty first write used to land last and
+  erase the step's output.
 - It shares the `Database`'s engine, so the app holds one pool and migrations and
   Chainlit's queries see the same database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
@@ -28,6 +34,19 @@ class ChatDataLayer(SQLAlchemyDataLayer):
         self.engine = database.engine
         self.async_session = database.sessions
         self._lists_as_json = database.dialect == "sqlite"
+        # One lock per step being written; asyncio.Lock wakes waiters first come, first
+        # served, and tasks start in the order they were created.
+        self._step_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def create_step(self, step_dict: Any) -> None:
+        step_id = str(step_dict.get("id"))
+        lock = self._step_locks.get(step_id)
+        if lock is None:
+            lock = self._step_locks[step_id] = asyncio.Lock()
+        async with lock:
+            await super().create_step(step_dict)
 
     def _bindable(self, value: Any) -> Any:
         if isinstance(value, dict) or (isinstance(value, list) and self._lists_as_json):

@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+import chainlit as cl
+from chainlit.config import config as chainlit_config
+from chainlit.types import ThreadDict
 from pydantic import ValidationError
 
 from chains.memory import ChatMemory
@@ -75,13 +78,33 @@ def restore_options(steps: Sequence[Mapping[str, Any]]) -> SearchOptions:
     return SearchOptions()
 
 
-async def resend_citations(steps: Sequence[Mapping[str, Any]]) -> None:
-    """Attach each resumed answer's cited passages again, so "[n]" opens the passage."""
-    for step, record in answers(steps):
+async def attach_citations(thread: ThreadDict) -> None:
+    """Add each resumed answer's cited passages to the thread's elements, so "[n]" opens
+    the passage again.
+
+    They go into the thread Chainlit is about to send to the browser, not out as element
+    events: Chainlit 2.12 sends the thread after `on_chat_resume` returns, and the browser
+    then replaces the elements it holds with the thread's, dropping any sent before.
+    """
+    elements = list(thread.get("elements") or [])
+    session = cl.context.session
+    root_path = chainlit_config.run.root_path.rstrip("/")
+    for step, record in answers(list(thread.get("steps") or [])):
         try:
             passages = [Passage(**p) for p in record.get("passages", [])]
         except TypeError:
             continue
         numbers = [n for n in record.get("cited", []) if any(p.n == n for p in passages)]
         for element in render.citation_elements(passages, numbers):
-            await element.send(for_id=str(step["id"]))
+            # Kept in this session's files, as Chainlit keeps an element it sends itself.
+            stored = await session.persist_file(
+                name=element.name, mime="text/plain", content=str(element.content)
+            )
+            element.chainlit_key = stored["id"]
+            # The browser makes this URL itself only for elements it receives as events.
+            element.url = f"{root_path}/project/file/{stored['id']}?session_id={session.id}"
+            element.mime = "text/plain"
+            element.for_id = str(step["id"])
+            element.thread_id = str(thread.get("id") or "")
+            elements.append(element.to_dict())
+    thread["elements"] = elements

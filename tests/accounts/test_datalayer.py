@@ -4,6 +4,7 @@ passages, and feedback is stored with what it rated."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from chainlit.message import Message
@@ -120,11 +121,16 @@ async def test_a_chat_resumes_with_memory_settings_and_passages(
     ]
     assert history.restore_options(steps) == OPTIONS
 
-    await history.resend_citations(steps)
-    elements = chainlit_events.of("element")
+    await history.attach_citations(thread)
+    elements = thread["elements"] or []
     assert [e["name"] for e in elements] == ["[1]", "[1]"]
     answer_ids = [s["id"] for s, _ in history.answers(steps)]
     assert [e["forId"] for e in elements] == answer_ids
+    assert all(e["chainlitKey"] and e["threadId"] == thread_id for e in elements)
+    assert all(
+        e["url"] == f"/project/file/{e['chainlitKey']}?session_id=test-session" for e in elements
+    )
+    assert not chainlit_events.of("element")  # the browser would drop them: see the docstring
 
 
 async def test_feedback_is_stored_with_what_it_rated(
@@ -156,3 +162,59 @@ async def test_feedback_is_stored_with_what_it_rated(
     assert rated["options"]["search_type"] == "mmr"
     assert await database.feedback_owner(feedback_id) == "ada"
     assert await database.step_chat(answer["id"]) == (thread_id, "ada")
+
+
+async def test_feedback_on_the_run_finds_the_answer_it_rated(
+    database: Database, accounts: Accounts, chainlit_events: RecordingEmitter
+) -> None:
+    """The browser rates the answer's parent run step (what `@cl.on_message` opens), not
+    the answer message itself: the record still carries the answer and its details."""
+    layer = ChatDataLayer(database)
+    thread_id = await chat(layer, await user(layer, accounts, "ada"))
+    run = Step(name="on_message", type="run").to_dict()
+    run["threadId"] = thread_id
+    await layer.create_step(run)
+    await say(layer, thread_id, "Adding 1 file", "assistant_message", parent_id=run["id"])
+    await say(
+        layer,
+        thread_id,
+        "alpha [1]",
+        "assistant_message",
+        parent_id=run["id"],
+        metadata=history.answer_metadata("what is alpha?", OPTIONS, RETRIEVAL, [1]),
+    )
+    await layer.upsert_feedback(Feedback(forId=run["id"], value=1, threadId=thread_id))
+
+    [record] = await database.feedback()
+    assert (record.user, record.value, record.answer) == ("ada", 1, "alpha [1]")
+    assert record.details[history.ANSWER_KEY]["question"] == "what is alpha?"
+
+
+async def test_a_step_updated_at_once_after_it_is_sent_keeps_its_update(
+    database: Database, accounts: Accounts, chainlit_events: RecordingEmitter
+) -> None:
+    """Chainlit writes steps in fire-and-forget tasks: `send()` then `update()` start two
+    writes that must land in that order, or the step is stored as first sent (empty).
+    Here the first write is held up on the way (as a busy SQLite makes it wait)."""
+    layer = ChatDataLayer(database)
+    thread_id = await chat(layer, await user(layer, accounts, "ada"))
+    await say(layer, thread_id, "a question", "user_message")
+    update_thread = layer.update_thread
+    delays = [0.3]
+
+    async def slow_first_update_thread(*args: Any, **kwargs: Any) -> None:
+        if delays:
+            await asyncio.sleep(delays.pop())
+        await update_thread(*args, **kwargs)
+
+    layer.update_thread = slow_first_update_thread  # type: ignore[method-assign]
+    step = Step(name="Search the knowledge base", type="retrieval").to_dict()
+    step["threadId"] = thread_id
+    sent = asyncio.create_task(layer.create_step({**step, "output": ""}))
+    updated = asyncio.create_task(layer.update_step({**step, "output": "Found 4 passages"}))
+    await asyncio.gather(sent, updated)
+
+    thread = await layer.get_thread(thread_id)
+    assert thread is not None
+    [stored] = [s for s in thread["steps"] if s["id"] == step["id"]]
+    assert stored["output"] == "Found 4 passages"

@@ -77,3 +77,46 @@ def test_invalid_options_are_reported(capsys: pytest.CaptureFixture[str]) -> Non
     code, _ = ask("q", "--k", "0")
     assert code == EXIT_ERROR
     assert "error:" in capsys.readouterr().err
+
+
+QUESTIONS = [
+    "Can two processes open the same Milvus Lite data directory?",
+    "What is MMR?",
+    "Do I need an OpenAI key?",
+]
+
+
+@pytest.mark.integration
+def test_many_questions_in_one_process_answer_as_one_call_each(
+    sample_kb: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_by_one = [json.loads(ask(q, "--json", "--k", "2")[1]) for q in QUESTIONS]
+
+    listed = tmp_path / "questions.txt"
+    lines = [QUESTIONS[0], "", json.dumps({"question": QUESTIONS[1]}), QUESTIONS[2]]
+    listed.write_text("\n".join(lines) + "\n")
+    code, out = ask("--questions", str(listed), "--json", "--k", "2")
+    assert code == EXIT_OK
+    assert [json.loads(line) for line in out.splitlines()] == one_by_one
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(QUESTIONS)))
+    code, out = ask("--questions", "-", "--k", "2")
+    assert code == EXIT_OK
+    assert [line for line in out.splitlines() if line.startswith("Q: ")] == [
+        f"Q: {q}" for q in QUESTIONS
+    ]
+
+
+def test_a_bad_questions_file_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    for text, error in [
+        ('{"question": "fine"}\n{"q": "no question field"}\n', "line 2"),
+        ("\n\n", "holds no questions"),
+    ]:
+        bad.write_text(text)
+        assert ask("--questions", str(bad))[0] == EXIT_ERROR
+        assert error in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ask("a question", "--questions", str(bad))

@@ -20,7 +20,7 @@ from accounts.datalayer import ChatDataLayer
 from accounts.service import Accounts
 from tests.history_db import new_id
 from tests.ui.conftest import RecordingEmitter
-from ui.auth import install_feedback_guard, sign_in
+from ui.auth import install_feedback_guard, sign_in, sign_in_from_header
 
 PASSWORD = "long enough password"
 
@@ -152,3 +152,18 @@ async def test_the_guard_keeps_ratings_to_their_owner(
         deleted = await client.request("DELETE", "/feedback", json={"feedbackId": ada_feedback})
         assert deleted.status_code == 200
     assert [r.user for r in await database.feedback()] == ["bob"]
+
+
+async def test_header_sign_in_trusts_only_a_valid_name(accounts: Accounts) -> None:
+    """Behind a proxy that authenticates (`AUTH_HEADER`): the named user is signed in, and
+    created on first sight with no password; a missing or malformed name signs no one in."""
+    header = "X-Forwarded-User"
+    user = await sign_in_from_header(accounts, header, {header: "carol"})
+    assert user is not None and user.identifier == "carol" and user.metadata == {"role": "user"}
+    assert await sign_in_from_header(accounts, header, {header: "carol"}) == user  # no twin
+    assert await sign_in(accounts, "carol", "") is None  # a header user has no password
+    await accounts.add("ada", PASSWORD, admin=True)
+    admin = await sign_in_from_header(accounts, header, {header: "ada"})
+    assert admin is not None and admin.metadata == {"role": "admin"}
+    for headers in ({}, {header: ""}, {header: "../ada"}, {header: "a" * 500}, {"Other": "ada"}):
+        assert await sign_in_from_header(accounts, header, headers) is None
