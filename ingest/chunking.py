@@ -83,13 +83,13 @@ def split_pages(
     """Split each page on its own, so every chunk keeps its page number; loader metadata
     other than the page (an HTML title, for example) is kept as the chunk's extras, with
     the section path and the ingest version."""
-    splitter = make_splitter(kind, chunk_size, chunk_overlap)
     version = ingest_version(chunk_size, chunk_overlap)
     pieces: list[tuple[str, dict[str, object]]] = []
     for page in pages:
         if kind in STRUCTURED_KINDS:
             pieces.extend(_section_pieces(page, kind, chunk_size, chunk_overlap))
         else:
+            splitter = make_splitter(kind, chunk_size, chunk_overlap)
             pieces.extend(
                 (piece, page.metadata)
                 for piece in splitter.split_text(page.page_content)
@@ -115,8 +115,8 @@ def split_pages(
 def _section_pieces(
     page: Document, kind: str, chunk_size: int, chunk_overlap: int
 ) -> list[tuple[str, dict[str, object]]]:
-    """A structured page's chunks, each led by its heading path (counted in the size),
-    with its metadata."""
+    """A structured page's chunks, each led by its heading path (counted in the size
+    unless the path is over half of it), with its metadata."""
     title = str(page.metadata.get("title") or first_heading(page.page_content) or "")
     pieces: list[tuple[str, dict[str, object]]] = []
     for section in split_sections(page.page_content, title=title):
