@@ -90,7 +90,7 @@ async def ask_many(
 
     async with opened(settings) as resources:
         chain = build_rag_chain(
-            PassageRetriever(searcher=resources.kb),
+            PassageRetriever(searcher=resources.searcher),
             resources.chat_model,
             ModelLimits.from_settings(settings),
         )
@@ -122,9 +122,10 @@ async def _answer(chain: RagChain, question: str, options: SearchOptions) -> dic
 def render_text(result: dict[str, Any]) -> str:
     lines = [result["answer"], "", f"Sources ({result['search_type']} search):"]
     for s in result["sources"]:
+        section = f" › {s['section']}" if s["section"] else ""
         page = f", page {s['page']}" if s["page"] is not None else ""
         score = f" (score {s['score']:.2f})" if s["score"] is not None else ""
-        lines.append(f"  [{s['n']}] {s['source']}{page}{score}")
+        lines.append(f"  [{s['n']}] {s['source']}{section}{page}{score}")
     if result["notice"]:
         lines += ["", result["notice"]]
     return "\n".join(lines)

@@ -6,12 +6,15 @@ A golden set is a JSON Lines file, one question per line:
      "answer": "only one process may open it"}
 
 `source` is the document that answers (a name, or a list of acceptable names); `answer`,
-optional, is a snippet the answering passage contains. For each search mode the command
-prints one table row: hit@1 (the first passage is from the right document), hit@k (one of
-the first k is), MRR (the mean of 1 / rank of the first right passage) and answer@k (one
-of the first k passages contains the snippet, over the questions that give one). All
-questions run in one process against the knowledge base, with a progress bar; `--json`
-writes every question's passages and ranks for a closer look.
+optional, is a snippet the answering passage contains (compared ignoring case, spacing and
+Markdown's `*` and backtick marks); `kind`, optional, groups questions (for example
+"identifier", "paraphrase", "competing"). For each search mode the command prints one
+table row: hit@1 (the first passage is from the right document), hit@k (one of the first
+k is), MRR (the mean of 1 / rank of the first right passage) and answer@k (one of the
+first k passages contains the snippet, over the questions that give one); when questions
+have kinds, a second table breaks each mode down by kind. All questions run in one process
+against the knowledge base, with a progress bar; `--json` writes every question's passages
+and ranks for a closer look.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class GoldenQuestion(BaseModel):
     question: str = Field(min_length=1)
     source: tuple[str, ...]
     answer: str | None = None
+    kind: str | None = None
 
     @field_validator("source", mode="before")
     @classmethod
@@ -78,14 +82,23 @@ class Graded:
 
     question: str
     mode: SearchMode
+    kind: str | None
     rank: int | None  # of the first passage from an expected document
     answer_found: bool | None  # None: the golden line gives no answer snippet
     milliseconds: float
     passages: list[dict[str, Any]]
 
 
+_MARKS = str.maketrans("", "", "*`")
+
+
 def _normal(text: str) -> str:
-    return " ".join(text.lower().split())
+    r"""Text for comparing snippets: lower case, single spaces, no emphasis or code marks.
+
+    >>> _normal("If *delay* is `None`,\n  no limit")
+    'if delay is none, no limit'
+    """
+    return " ".join(text.translate(_MARKS).lower().split())
 
 
 async def grade(
@@ -105,12 +118,13 @@ async def grade(
     passages = [
         {"source": h.source, "page": h.page, "score": h.score, "ranks": dict(h.ranks)} for h in hits
     ]
-    return Graded(golden.question, mode, rank, answer, round(elapsed, 1), passages)
+    return Graded(golden.question, mode, golden.kind, rank, answer, round(elapsed, 1), passages)
 
 
 @dataclass(frozen=True)
 class Summary:
     mode: SearchMode
+    kind: str | None
     questions: int
     hit_at_1: float
     hit_at_k: float
@@ -119,11 +133,13 @@ class Summary:
     milliseconds: float
 
 
-def summarize(mode: SearchMode, graded: Sequence[Graded]) -> Summary:
-    mine = [g for g in graded if g.mode == mode]
+def summarize(mode: SearchMode, graded: Sequence[Graded], kind: str | None = None) -> Summary:
+    """The metrics of one mode, over the questions of `kind` (None: all of them)."""
+    mine = [g for g in graded if g.mode == mode and kind in (None, g.kind)]
     with_answer = [g.answer_found for g in mine if g.answer_found is not None]
     return Summary(
         mode=mode,
+        kind=kind,
         questions=len(mine),
         hit_at_1=sum(g.rank == 1 for g in mine) / len(mine),
         hit_at_k=sum(g.rank is not None for g in mine) / len(mine),
@@ -134,15 +150,19 @@ def summarize(mode: SearchMode, graded: Sequence[Graded]) -> Summary:
 
 
 def render_table(summaries: Sequence[Summary], k: int) -> str:
+    """A Markdown table, one row per summary (with a kind column when they have kinds)."""
+    by_kind = any(s.kind is not None for s in summaries)
+    kind_head, kind_rule = ("kind | ", "---|") if by_kind else ("", "")
     rows = [
-        f"| mode | questions | hit@1 | hit@{k} | MRR | answer@{k} | ms/question |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| mode | {kind_head}questions | hit@1 | hit@{k} | MRR | answer@{k} | ms/question |",
+        f"|---|{kind_rule}---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         answer = f"{s.answer_at_k:.0%}" if s.answer_at_k is not None else "n/a"
+        kind = f"{s.kind} | " if by_kind else ""
         rows.append(
-            f"| {s.mode} | {s.questions} | {s.hit_at_1:.0%} | {s.hit_at_k:.0%} | {s.mrr:.3f} "
-            f"| {answer} | {s.milliseconds:.0f} |"
+            f"| {s.mode} | {kind}{s.questions} | {s.hit_at_1:.0%} | {s.hit_at_k:.0%} "
+            f"| {s.mrr:.3f} | {answer} | {s.milliseconds:.0f} |"
         )
     return "\n".join(rows)
 
@@ -174,7 +194,10 @@ async def run(
     from core.resources import opened
 
     async with opened(settings) as resources:
-        return await evaluate(resources.kb, questions, modes, options)
+        searcher = resources.searcher
+        if (reason := searcher.unavailable(options.rerank)) is not None:
+            raise UserFacingError(reason)
+        return await evaluate(searcher, questions, modes, options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +232,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     summaries = [summarize(mode, graded) for mode in args.modes]
     print(f"{len(questions)} questions from {args.golden}, k={options.k}", file=out)
     print(render_table(summaries, options.k), file=out)
+    kinds = list(dict.fromkeys(q.kind for q in questions if q.kind is not None))
+    if kinds:
+        by_kind = [summarize(mode, graded, kind) for mode in args.modes for kind in kinds]
+        print(f"\nBy kind of question:\n{render_table(by_kind, options.k)}", file=out)
     if args.json:
         record = {
             "summary": [asdict(s) for s in summaries],

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.knowledge import KEYWORD_WEIGHT, AccessScope, SearchMode, SearchRequest
+from core.knowledge import KEYWORD_WEIGHT, AccessScope, RerankMode, SearchMode, SearchRequest
 
 Scope = Literal["all", "chat", "library"]
 
@@ -22,7 +22,8 @@ SEARCH_TYPES: dict[str, SearchMode] = {
 
 class SearchOptions(BaseModel):
     """How to retrieve: the search mode (hybrid by default), how many passages, MMR's
-    candidates and diversity, the keyword route's weight, an optional source filter.
+    candidates and diversity, the keyword route's weight, an optional source filter,
+    optional reranking.
 
     >>> SearchOptions(search_type="mmr", k=3).fetch_k
     20
@@ -42,6 +43,7 @@ class SearchOptions(BaseModel):
     keyword_weight: float = Field(default=KEYWORD_WEIGHT, ge=0.0, le=5.0)
     sources: tuple[str, ...] = ()
     scope: Scope = "all"  # "chat": this chat's uploads; "library": the shared library
+    rerank: RerankMode = "off"  # reorder up to 20 candidates (see core.rerank)
 
     @model_validator(mode="before")
     @classmethod
@@ -68,4 +70,5 @@ class SearchOptions(BaseModel):
             lambda_mult=self.lambda_mult,
             sources=self.sources,
             keyword_weight=self.keyword_weight,
+            rerank=self.rerank,
         )

@@ -32,11 +32,13 @@ from core.knowledge import (
     KEYWORD_UNAVAILABLE,
     AccessScope,
     Hit,
+    RerankMode,
     Route,
     Searcher,
     SearchMode,
     effective_mode,
 )
+from core.rerank import RerankingSearcher
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,17 @@ class Passage:
     text: str
     chunk: int | None = None
     ranks: Mapping[Route, int] = field(default_factory=dict)
+    section: str | None = None  # the headings above the passage, below the page title
 
     @property
     def label(self) -> str:
-        return f"{self.source}, page {self.page}" if self.page is not None else self.source
+        """How citations name the passage: "asyncio-task.html › Timeouts", "a.pdf, page 3".
+
+        >>> Passage(1, "asyncio-task.html", None, None, "", section="Timeouts").label
+        'asyncio-task.html › Timeouts'
+        """
+        label = f"{self.source} › {self.section}" if self.section else self.source
+        return f"{label}, page {self.page}" if self.page is not None else label
 
     @classmethod
     def from_document(cls, doc: Document) -> Passage:
@@ -66,6 +75,7 @@ class Passage:
             text=doc.page_content,
             chunk=meta.get("chunk"),
             ranks=meta.get("ranks") or {},
+            section=str(meta.get("section") or "") or None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +86,7 @@ class Passage:
             "score": self.score,
             "ranks": dict(self.ranks),
             "text": self.text,
+            "section": self.section,
         }
 
 
@@ -89,6 +100,7 @@ class Retrieval:
     milliseconds: float
     search_type: SearchMode
     notice: str | None = None
+    reranked_by: RerankMode | None = None
 
 
 def _document(n: int, hit: Hit) -> Document:
@@ -154,5 +166,11 @@ class PassageRetriever(BaseRetriever):
         elapsed = (time.perf_counter() - started) * 1000
         passages = [Passage.from_document(doc) for doc in docs]
         mode = effective_mode(options.search_type, self.searcher.keyword_search)
-        notice = KEYWORD_UNAVAILABLE if mode != options.search_type else None
-        return Retrieval(query, passages, round(elapsed, 1), mode, notice)
+        notices = [KEYWORD_UNAVAILABLE if mode != options.search_type else None]
+        reranked_by = None
+        if isinstance(self.searcher, RerankingSearcher) and options.rerank != "off":
+            unavailable = self.searcher.unavailable(options.rerank)
+            notices.append(unavailable)
+            reranked_by = None if unavailable else options.rerank
+        notice = " ".join(n for n in notices if n) or None
+        return Retrieval(query, passages, round(elapsed, 1), mode, notice, reranked_by)

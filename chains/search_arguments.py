@@ -5,16 +5,17 @@ defaults and bounds."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, get_args
 
 from chains.options import SearchOptions
+from core.knowledge import RerankMode
 from core.settings import Settings, load_settings
 
 _DEFAULTS = {name: field.default for name, field in SearchOptions.model_fields.items()}
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--collection`, `--k`, `--fetch-k`, `--lambda-mult`, `--keyword-weight`."""
+    """`--collection`, `--k`, `--fetch-k`, `--lambda-mult`, `--keyword-weight`, `--rerank`."""
     parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
     parser.add_argument(
         "--k", type=int, default=_DEFAULTS["k"], help="passages to retrieve (default %(default)s)"
@@ -37,6 +38,13 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS["keyword_weight"],
         help="the keyword route's weight in the hybrid fusion (default %(default)s)",
     )
+    parser.add_argument(
+        "--rerank",
+        choices=get_args(RerankMode),
+        default=_DEFAULTS["rerank"],
+        help="rerank up to 20 candidates (fetch_k) with a local cross-encoder "
+        "(RERANKER_MODEL) or the chat model (default %(default)s)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -51,5 +59,6 @@ def options_from(args: argparse.Namespace, **more: Any) -> SearchOptions:
         fetch_k=args.fetch_k,
         lambda_mult=args.lambda_mult,
         keyword_weight=args.keyword_weight,
+        rerank=args.rerank,
         **more,
     )

@@ -64,6 +64,9 @@ SearchMode = Literal["hybrid", "dense", "keyword", "mmr"]
 """hybrid: keyword (BM25) and dense routes fused by reciprocal rank; dense: embeddings
 only; keyword: BM25 only; mmr: relevant but not repetitive, over the hybrid candidates."""
 Route = Literal["dense", "keyword"]
+RerankMode = Literal["off", "cross-encoder", "llm"]
+"""Reranking after the search: none (the default), a local cross-encoder model
+(`RERANKER_MODEL`), or listwise by the configured chat model."""
 KEYWORD_WEIGHT = 1.0  # the keyword route's weight in the fusion (the dense route's is 1)
 
 
@@ -79,6 +82,7 @@ class SearchRequest:
     lambda_mult: float
     sources: tuple[str, ...] = ()
     keyword_weight: float = KEYWORD_WEIGHT
+    rerank: RerankMode = "off"
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,9 @@ class ChunkRecord:
     extra: Mapping[str, MetadataValue] = field(default_factory=dict)
 
 
+INGEST_VERSION_FIELD = "ingest_version"
+"""The chunk extra naming the extractor and chunker that made it (`ingest.chunking`)."""
+
 UNKNOWN_VERSION = ""
 """The `file_hash` of stray chunks whose version lost its first chunk (an interrupted
 write): they belong to no version the store can describe."""
@@ -163,13 +170,15 @@ class StoredVersion:
 
 @dataclass(frozen=True)
 class DocumentInfo:
-    """One document, as `/docs` lists it."""
+    """One document, as `/docs` lists it; `ingest_version` names the extractor and chunker
+    that made its chunks (None: made before versions were recorded)."""
 
     source: str
     owner: str
     chunks: int
     added_at: int | None
     chat_id: str | None = None
+    ingest_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,25 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
-from core.knowledge import KnowledgeBase
+from core.knowledge import KnowledgeBase, RerankMode
+from core.onnx_cross_encoder import OnnxCrossEncoder
 from core.providers import build_chat_model, build_embeddings
+from core.rerank import ChatModelReranker, CrossEncoderReranker, Reranker, RerankingSearcher
 from core.settings import Settings
 
 
 @dataclass(frozen=True)
 class Resources:
-    """The embedding model, the knowledge base and the (optional) chat model."""
+    """The embedding model, the knowledge base, the (optional) chat model and the
+    rerankers that are configured."""
 
     settings: Settings
     embeddings: Embeddings
     kb: KnowledgeBase
     chat_model: BaseChatModel | None
+    rerankers: Mapping[RerankMode, Reranker] = field(default_factory=dict)
+
+    @property
+    def searcher(self) -> RerankingSearcher:
+        """The knowledge base's search, reranking when a request asks for it."""
+        return RerankingSearcher(self.kb, self.rerankers)
 
     @property
     def model_name(self) -> str | None:
@@ -55,9 +64,20 @@ async def open_resources(
     from core.store import MilvusKnowledgeBase
 
     embeddings = await asyncio.to_thread(build_embeddings, settings)
+    chat_model = build_chat_model(settings)
+    rerankers: dict[RerankMode, Reranker] = {}
+    if settings.reranker_model is not None:
+        model = await asyncio.to_thread(OnnxCrossEncoder, settings.reranker_model)
+        rerankers["cross-encoder"] = CrossEncoderReranker(model)
+    if chat_model is not None:
+        rerankers["llm"] = ChatModelReranker(chat_model)
     kb = await MilvusKnowledgeBase.open(settings, embeddings, collection=collection, drop=drop)
     return Resources(
-        settings=settings, embeddings=embeddings, kb=kb, chat_model=build_chat_model(settings)
+        settings=settings,
+        embeddings=embeddings,
+        kb=kb,
+        chat_model=chat_model,
+        rerankers=rerankers,
     )
 
 

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     embeddings: Literal["local", "openai"] | None = None
     embedding_model: str | None = None
     embedding_batch_size: int = Field(default=64, ge=1, le=2048)
+    reranker_model: Path | None = Field(
+        default=None,
+        description="A local cross-encoder folder (tokenizer.json, model.onnx) for the "
+        "optional reranking; none ships with the app.",
+    )
 
     # Ingest
     chunk_size: int = Field(default=1000, ge=100, le=20000)

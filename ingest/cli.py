@@ -15,8 +15,10 @@ from core.errors import UserFacingError
 from core.knowledge import AccessScope
 from core.logs import configure_logging
 from core.settings import Settings, load_settings
+from ingest.chunking import ingest_version
 from ingest.discovery import Discovered, discover
 from ingest.pipeline import FileOutcome, Ingestor, ProgressEvent
+from ingest.reindex import stale_documents, stale_report
 
 EXIT_OK, EXIT_FILES_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -38,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--drop-backup",
         action="store_true",
         help="with --migrate: drop the v1 copy a finished migration kept as NAME_v1_backup",
+    )
+    parser.add_argument(
+        "--reindex",
+        action="store_true",
+        help="rebuild the documents under PATH made by an older extractor or chunker, then "
+        "list those still to rebuild (uploads, files not given); without PATH, only list them",
     )
     parser.add_argument("--drop", action="store_true", help="drop the collection first")
     parser.add_argument(
@@ -81,6 +89,7 @@ async def run(
     *,
     drop: bool = False,
     if_empty: bool = False,
+    reindex: bool = False,
 ) -> int:
     from core.resources import opened
     from ingest.pipeline import IngestOptions, Ingestor
@@ -94,14 +103,22 @@ async def run(
             )
             return EXIT_OK
         ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
-        outcomes = await _ingest_with_bars(ingestor, found)
+        outcomes = await _ingest_with_bars(ingestor, found) if found.files else []
+        stale = await stale_documents(kb, _current_version(settings)) if reindex else []
     for outcome in outcomes:
         if outcome.status == "failed":
             print(f"failed   {outcome.source}: {outcome.reason}", file=out)
     for source, reason in found.skipped:
         print(f"skipped  {source}: {reason}", file=out)
-    print(summary_line(outcomes, len(found.skipped), time.perf_counter() - started), file=out)
-    return EXIT_FILES_FAILED if any(not o.ok for o in outcomes) else EXIT_OK
+    if found.files or found.skipped:
+        print(summary_line(outcomes, len(found.skipped), time.perf_counter() - started), file=out)
+    if reindex:
+        print("\n".join(stale_report(stale, kb.name)), file=out)
+    return EXIT_FILES_FAILED if stale or any(not o.ok for o in outcomes) else EXIT_OK
+
+
+def _current_version(settings: Settings) -> str:
+    return ingest_version(settings.chunk_size, settings.chunk_overlap)
 
 
 async def _ingest_with_bars(ingestor: Ingestor, found: Discovered) -> list[FileOutcome]:
@@ -172,8 +189,8 @@ async def migrate(settings: Settings, out: TextIO, *, drop_backup: bool) -> int:
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.migrate and not args.paths:
-        parser.error("give at least one PATH (or --migrate)")
+    if not args.migrate and not args.reindex and not args.paths:
+        parser.error("give at least one PATH (or --migrate, or --reindex)")
     if args.drop_backup and not args.migrate:
         parser.error("--drop-backup goes with --migrate")
     configure_logging()
@@ -182,10 +199,19 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         if args.migrate:
             return asyncio.run(migrate(settings, out, drop_backup=args.drop_backup))
         found = discover(args.paths)
-        if not found.files and not found.skipped:
+        if not found.files and not found.skipped and not args.reindex:
             print("Nothing to ingest.", file=out)
             return EXIT_OK
-        return asyncio.run(run(settings, found, out, drop=args.drop, if_empty=args.if_empty))
+        return asyncio.run(
+            run(
+                settings,
+                found,
+                out,
+                drop=args.drop,
+                if_empty=args.if_empty,
+                reindex=args.reindex,
+            )
+        )
     except UserFacingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

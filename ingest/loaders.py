@@ -18,6 +18,7 @@ from charset_normalizer import from_bytes
 from langchain_core.documents import Document
 
 from core.errors import UnreadableFile
+from ingest.html_extraction import extract_main_content
 from ingest.limits import ParseLimits, PdfContentBudget, TextBudget, check_docx_archive
 
 SUFFIX_KINDS: dict[str, str] = {
@@ -154,12 +155,7 @@ def _load_docx(data: bytes, limits: ParseLimits) -> list[Document]:
 
 
 def _load_html(text: str) -> Document:
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(text, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    title = soup.title.get_text(strip=True) if soup.title else ""
-    body = _BLANK_RUNS.sub("\n\n", soup.get_text("\n")).strip()
-    metadata = {"title": title} if title else {}
-    return Document(page_content=body, metadata=metadata)
+    """The page's main content as Markdown, with its title (see `ingest.html_extraction`)."""
+    page = extract_main_content(text)
+    metadata = {"title": page.title} if page.title else {}
+    return Document(page_content=page.markdown, metadata=metadata)

@@ -23,7 +23,7 @@ from typing import Literal
 from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
-from ingest.chunking import Origin, content_hash, split_pages
+from ingest.chunking import Origin, content_hash, ingest_version, split_pages
 from ingest.fair import FairSlots
 from ingest.limits import ParseLimits, check_chunk_count, check_chunk_estimate
 from ingest.sandbox import parse_bounded
@@ -234,7 +234,9 @@ class Ingestor:
         check_chunk_estimate(
             chars, self.options.chunk_size, self.options.chunk_overlap, limits.max_chunks
         )
-        file_hash = content_hash(data)
+        file_hash = content_hash(
+            data, ingest_version(self.options.chunk_size, self.options.chunk_overlap)
+        )
         chunks = split_pages(
             loaded.pages,
             kind=loaded.kind,

@@ -12,6 +12,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
 from core.fusion import diverse
 from core.knowledge import (
+    INGEST_VERSION_FIELD,
     AccessScope,
     Capabilities,
     ChunkRecord,
@@ -100,7 +101,12 @@ class InMemoryKnowledgeBase:
         firsts = [c for c, _ in self.chunks.values() if c.chunk == 0 and _visible(c, scope)]
         docs = [
             DocumentInfo(
-                c.document.source, c.document.owner, c.chunks, c.added_at or None, c.chat_id
+                c.document.source,
+                c.document.owner,
+                c.chunks,
+                c.added_at or None,
+                c.chat_id,
+                str(c.extra.get(INGEST_VERSION_FIELD) or "") or None,
             )
             for c in firsts
         ]

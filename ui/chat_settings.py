@@ -1,4 +1,4 @@
-"""The chat settings panel (search type, k, fetch_k, lambda_mult, sources)."""
+"""The chat settings panel (search type, k, reranking, fetch_k, lambda_mult, sources)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ SEARCH_TYPES = {
     "dense (meaning)": "dense",
     "keyword (BM25)": "keyword",
     "hybrid + MMR (diverse)": "mmr",
+}
+RERANKING = {
+    "off": "off",
+    "cross-encoder (RERANKER_MODEL)": "cross-encoder",
+    "by the chat model": "llm",
 }
 SCOPES = {
     "my documents and the library": "all",
@@ -33,6 +38,14 @@ def settings_widgets(options: SearchOptions) -> list[InputWidget]:
             "keyword: exact words only (BM25); mmr: hybrid, relevant but not repetitive.",
         ),
         Slider(id="k", label="Passages (k)", initial=options.k, min=1, max=20, step=1),
+        Select(
+            id="rerank",
+            label="Reranking",
+            items=RERANKING,
+            initial_value=options.rerank,
+            description="Reorder up to 20 candidates (fetch_k) before keeping k: a local "
+            "cross-encoder, or the chat model. Slower; off by default.",
+        ),
         Slider(
             id="fetch_k",
             label="MMR candidates (fetch_k)",
@@ -75,6 +88,7 @@ def options_from_settings(values: dict[str, Any], current: SearchOptions) -> Sea
         "lambda_mult": round(float(values.get("lambda_mult", current.lambda_mult)), 2),
         "sources": tuple(s.strip() for s in raw_sources.split(",") if s.strip()),
         "scope": values.get("scope", current.scope),
+        "rerank": values.get("rerank", current.rerank),
     }
     try:
         return SearchOptions(**update)

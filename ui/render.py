@@ -67,8 +67,16 @@ MODE_LABELS = {
 }
 
 
+RERANK_LABELS = {
+    "cross-encoder": "reranked by the cross-encoder",
+    "llm": "reranked by the chat model",
+}
+
+
 def retrieval_summary(retrieval: Retrieval) -> str:
     mode = MODE_LABELS[retrieval.search_type]
+    if retrieval.reranked_by is not None:
+        mode = f"{mode}, {RERANK_LABELS[retrieval.reranked_by]}"
     notice = f"\n\n*{retrieval.notice}*" if retrieval.notice else ""
     if not retrieval.passages:
         return f"No passages found ({retrieval.milliseconds:.0f} ms, {mode}).{notice}"
@@ -99,6 +107,8 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
     for n in numbers:
         p = by_number[n]
         facts = [f"**Source:** {code_span(p.source)}"]
+        if p.section:
+            facts.append(f"**Section:** {markdown_text(p.section)}")
         if p.page is not None:
             facts.append(f"**Page:** {p.page}")
         facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")

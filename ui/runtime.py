@@ -46,7 +46,7 @@ class ChatServices:
 
     @classmethod
     def build(cls, resources: Resources) -> ChatServices:
-        retriever = PassageRetriever(searcher=resources.kb)
+        retriever = PassageRetriever(searcher=resources.searcher)
         return cls(
             resources=resources,
             chain=build_rag_chain(

@@ -24,6 +24,7 @@ from pymilvus import MilvusException
 
 from core.errors import StoreUnavailable
 from core.knowledge import (
+    INGEST_VERSION_FIELD,
     UNKNOWN_VERSION,
     AccessScope,
     Capabilities,
@@ -190,7 +191,7 @@ class MilvusKnowledgeBase:
             return []
         rows = await self._query(
             MilvusFilter.all_of(where, MilvusFilter.equals("chunk", 0)),
-            ["source", OWNER_FIELD, "chunks", "added_at", "chat_id"],
+            ["source", OWNER_FIELD, "chunks", "added_at", "chat_id", INGEST_VERSION_FIELD],
         )
         docs = [
             DocumentInfo(
@@ -199,6 +200,7 @@ class MilvusKnowledgeBase:
                 chunks=int(row["chunks"]),
                 added_at=int(row["added_at"]) or None,
                 chat_id=str(row["chat_id"]) or None,
+                ingest_version=str(row.get(INGEST_VERSION_FIELD) or "") or None,
             )
             for row in rows
         ]

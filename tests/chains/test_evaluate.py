@@ -42,10 +42,10 @@ def test_golden_sets_are_read_strictly(tmp_path: Path) -> None:
 
 def test_metrics() -> None:
     graded = [
-        Graded("a", "dense", 1, True, 10.0, []),
-        Graded("b", "dense", 2, False, 20.0, []),
-        Graded("c", "dense", None, None, 30.0, []),
-        Graded("a", "hybrid", 1, True, 5.0, []),
+        Graded("a", "dense", None, 1, True, 10.0, []),
+        Graded("b", "dense", None, 2, False, 20.0, []),
+        Graded("c", "dense", None, None, None, 30.0, []),
+        Graded("a", "hybrid", None, 1, True, 5.0, []),
     ]
     dense = summarize("dense", graded)
     assert (dense.questions, dense.hit_at_1, dense.hit_at_k) == (3, 1 / 3, 2 / 3)
@@ -66,8 +66,23 @@ async def test_grading_on_the_fake_knowledge_base(memory_kb: InMemoryKnowledgeBa
     assert {r.scope.owners for r in memory_kb.searches} == {None}  # the whole knowledge base
 
 
+def test_metrics_by_kind_of_question() -> None:
+    graded = [
+        Graded("a", "hybrid", "identifier", 1, True, 10.0, []),
+        Graded("b", "hybrid", "paraphrase", None, False, 20.0, []),
+        Graded("c", "hybrid", "paraphrase", 2, True, 30.0, []),
+    ]
+    rows = [summarize("hybrid", graded, kind) for kind in ("identifier", "paraphrase")]
+    assert (rows[1].questions, rows[1].mrr, rows[1].answer_at_k) == (2, 0.25, 0.5)
+    table = render_table(rows, k=4).splitlines()
+    assert table[0] == "| mode | kind | questions | hit@1 | hit@4 | MRR | answer@4 | ms/question |"
+    assert table[3] == "| hybrid | paraphrase | 2 | 0% | 50% | 0.250 | 50% | 25 |"
+
+
 @pytest.mark.integration
-def test_the_command_on_the_sample_corpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_command_on_the_sample_corpus(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MILVUS_LITE_PATH", str(tmp_path / "kb.db"))
     monkeypatch.setenv("EMBEDDINGS", "local")
@@ -85,3 +100,19 @@ def test_the_command_on_the_sample_corpus(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert hybrid["questions"] == 12
     assert hybrid["hit_at_k"] >= 0.9  # the sample corpus is small: nearly every answer is found
     assert len(record["questions"]) == 48
+
+    # kinds get a second table; a reranker that is not configured is an error, not a
+    # silent plain search
+    kinds = tmp_path / "kinds.jsonl"
+    lines = SAMPLE_GOLDEN.read_text().splitlines()[:2]
+    kinds.write_text(
+        "\n".join(
+            json.dumps({**json.loads(line), "kind": kind})
+            for line, kind in zip(lines, ["identifier", "paraphrase"], strict=True)
+        )
+    )
+    out = io.StringIO()
+    assert main([str(kinds), "--modes", "hybrid"], out=out) == 0
+    assert "| hybrid | paraphrase | 1 |" in out.getvalue()
+    assert main([str(kinds), "--rerank", "cross-encoder"], out=io.StringIO()) == 2
+    assert "needs RERANKER_MODEL" in capsys.readouterr().err

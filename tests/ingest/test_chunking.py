@@ -1,7 +1,7 @@
 from langchain_core.documents import Document
 
 from core.knowledge import DocumentKey
-from ingest.chunking import Origin, chunk_id, content_hash, split_pages
+from ingest.chunking import Origin, chunk_id, content_hash, ingest_version, split_pages
 
 ORIGIN = Origin(DocumentKey("ada", "docs/a.pdf"), added_at=5, chat_id="chat-1")
 
@@ -26,7 +26,8 @@ def test_chunks_carry_citation_metadata() -> None:
     assert {c.document for c in chunks} == {DocumentKey("ada", "docs/a.pdf")}
     assert {(c.file_hash, c.added_at, c.chat_id) for c in chunks} == {("h1", 5, "chat-1")}
     assert chunks[0].page == 1 and chunks[-1].page == 2
-    assert {tuple(c.extra.items()) for c in chunks} == {(("title", "Search"),)}
+    assert {c.extra["title"] for c in chunks} == {"Search"}
+    assert {c.extra["ingest_version"] for c in chunks} == {ingest_version(300, 30)}
     assert all(len(c.text) <= 300 for c in chunks)
 
 
@@ -53,7 +54,8 @@ def test_ids_are_stable_and_distinct() -> None:
 
 
 def test_content_hash_tells_versions_apart() -> None:
-    assert content_hash(b"v1") == content_hash(b"v1") != content_hash(b"v2")
+    assert content_hash(b"v1", "x") == content_hash(b"v1", "x") != content_hash(b"v2", "x")
+    assert content_hash(b"v1", "x") != content_hash(b"v1", "y")  # a new chunker: a new version
 
 
 def test_whitespace_only_pieces_are_dropped() -> None:

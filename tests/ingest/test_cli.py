@@ -38,7 +38,7 @@ def test_paths_are_required_unless_migrating(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
-    assert "give at least one PATH (or --migrate)" in capsys.readouterr().err
+    assert "give at least one PATH (or --migrate, or --reindex)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["docs", "--drop-backup"])
     assert "--drop-backup goes with --migrate" in capsys.readouterr().err

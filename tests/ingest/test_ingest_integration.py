@@ -217,3 +217,49 @@ def test_ingest_into_a_milvus_server(
     assert len(stored_rows(settings)) == 6
     code, out = ingest(str(tmp_path / "corpus"))
     assert "Ingested 0 files (0 chunks written), 5 unchanged" in out
+
+
+def test_reindex_rebuilds_stale_documents_and_names_the_rest(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_embeddings: Embeddings
+) -> None:
+    from ingest import chunking
+    from ingest.pipeline import Ingestor
+
+    make_corpus(tmp_path / "corpus")
+    write(tmp_path / "upload.md", "# Notes\n\nAda's own notes about lemons.")
+    with monkeypatch.context() as old:  # what an earlier chunker made
+        old.setattr(chunking, "CHUNKER", "sections-0")
+        assert ingest(str(tmp_path / "corpus"))[0] == EXIT_OK
+
+        async def upload() -> None:
+            kb = await MilvusKnowledgeBase.open(env, local_embeddings)
+            try:
+                outcome = await Ingestor(kb).ingest_file(
+                    tmp_path / "upload.md", "notes.md", owner="ada"
+                )
+                assert outcome.status == "added"
+                await kb.flush()
+            finally:
+                await kb.close()
+
+        asyncio.run(upload())
+    stale_rows = stored_rows(env)
+
+    code, out = ingest("--reindex")  # no PATH: only the report
+    assert code == EXIT_FILES_FAILED
+    assert "6 documents in 'it_docs' were made by an older extractor or chunker" in out
+    assert "  library  page.html: ingest its file again" in out
+    assert "  ada      notes.md: an upload; ada should upload it again" in out
+
+    code, out = ingest("--reindex", str(tmp_path / "corpus"))
+    assert code == EXIT_FILES_FAILED, out  # ada's upload is still to be rebuilt
+    assert "Ingested 5 files (6 chunks written), 0 unchanged" in out
+    assert "1 document in 'it_docs' was made by an older extractor or chunker" in out
+    rows = stored_rows(env)
+    library = [r for r in rows if r["owner"] == LIBRARY_OWNER]
+    # each document's old chunks went once the new ones were in: one version per document
+    assert len(library) == 6 and len({r["file_hash"] for r in library}) == 5
+    assert not {r["file_hash"] for r in library} & {r["file_hash"] for r in stale_rows}
+
+    code, out = ingest("--reindex", str(tmp_path / "corpus"))
+    assert "Ingested 0 files (0 chunks written), 5 unchanged" in out

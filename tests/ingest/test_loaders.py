@@ -43,7 +43,7 @@ def test_html_drops_scripts_and_keeps_title() -> None:
     page = load_bytes(html.encode(), "p.html").pages[0]
     assert "Heading" in page.page_content and "Body text." in page.page_content
     assert "alert" not in page.page_content and "p{}" not in page.page_content
-    assert page.metadata == {"title": "T"}
+    assert page.metadata == {"title": "Heading"}  # the first heading, over <title>
 
 
 @pytest.mark.parametrize(

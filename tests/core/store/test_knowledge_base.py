@@ -192,6 +192,8 @@ class KnowledgeBaseSuite:
         assert await kb.count(AccessScope(owners=())) == 0
         everyone = {d.source for d in await kb.list_documents(EVERYTHING)}
         assert ALL_SOURCES <= everyone
+        # chunks stored without an ingest version (before versions were recorded)
+        assert {d.ingest_version for d in await kb.list_documents(ALICE)} == {None}
 
     async def test_versions_are_added_replaced_and_removed(self, kb: MilvusKnowledgeBase) -> None:
         owner = f"victor-{uuid.uuid4().hex[:6]}"
@@ -205,8 +207,16 @@ class KnowledgeBaseSuite:
         await kb.add_chunks(first)
         assert await kb.stored_versions(doc) == [StoredVersion("h1", 3, 3)]
         second = [
-            record(
-                f"second version part {i}", "v.txt", owner=owner, chunk=i, chunks=2, file_hash="h2"
+            replace(
+                record(
+                    f"second version part {i}",
+                    "v.txt",
+                    owner=owner,
+                    chunk=i,
+                    chunks=2,
+                    file_hash="h2",
+                ),
+                extra={"ingest_version": "extractor+chunker"},  # a dynamic field
             )
             for i in range(2)
         ]
@@ -218,7 +228,9 @@ class KnowledgeBaseSuite:
         assert await kb.stored_versions(doc) == [StoredVersion("h2", 2, 2)]
         mine = AccessScope.for_user(owner)
         listed = [d for d in await kb.list_documents(mine) if d.owner == owner]
-        assert [(d.source, d.chunks) for d in listed] == [("v.txt", 2)]
+        assert [(d.source, d.chunks, d.ingest_version) for d in listed] == [
+            ("v.txt", 2, "extractor+chunker")
+        ]
 
         other = AccessScope.for_user("someone-else")
         assert await kb.remove_document("v.txt", other) == 0
