@@ -25,6 +25,7 @@ from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
 from ui.auth import install_feedback_guard
+from ui.health import HealthChecks, install_health_route
 from ui.uploads import allow_empty_uploads
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ class AppRuntime:
                 self._services = ChatServices.build(await open_resources(self.settings))
         return self._services
 
+    @property
+    def opened(self) -> ChatServices | None:
+        """The services if they are open (never opens them)."""
+        return self._services
+
     async def close(self) -> None:
         if self._services is not None:
             await self._services.resources.close()
@@ -91,12 +97,14 @@ def configure_uploads(settings: Settings) -> None:
 
 async def start(settings: Settings) -> AppRuntime:
     """Configure uploads, migrate the chat-history database, guard the feedback routes,
-    keep the runtime on the server app, and open the services now (loading the embedding
-    model before the first visitor arrives). Raises if the database cannot be opened."""
+    serve `/readyz`, keep the runtime on the server app, and open the services now
+    (loading the embedding model before the first visitor arrives). Raises if the
+    database cannot be opened."""
     configure_uploads(settings)
     database = await Database.open(settings)
     install_feedback_guard(server_app, database)
     runtime = AppRuntime(settings, database)
+    install_health_route(server_app, HealthChecks(runtime))
     server_app.state.rag_chat = runtime
     try:
         await runtime.services()

@@ -381,6 +381,7 @@ class MilvusKnowledgeBase:
         state = await self._call(
             "check the knowledge base",
             lambda: self._store.aclient.get_load_state(self._collection, timeout=self._timeout),
+            retry_unreachable=False,
         )
         loaded = "Loaded" in str(state.get("state"))
         return "ready" if loaded else "not loaded (it loads again with the next question)"
