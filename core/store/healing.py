@@ -47,6 +47,14 @@ _UNREACHABLE = (
 )
 
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether the call ran out of time (the server may be hung or overloaded)."""
+    text = reason(exc).lower()
+    return isinstance(exc, TimeoutError) or any(
+        word in text for word in ("deadline", "timed out", "timeout")
+    )
+
+
 def classify(exc: BaseException) -> Fault | None:
     """Which recoverable fault `exc` is, or None when retrying would not help.
 
@@ -154,7 +162,7 @@ class Healer:
                 f"Could not {action}: the knowledge base restarted and is still loading. "
                 "Try again in a few seconds."
             )
-        if fault == "unreachable" or isinstance(exc, TimeoutError):
+        if fault == "unreachable" or timed_out(exc):
             return StoreUnavailable(
                 f"Could not {action}: the knowledge base is unreachable (Milvus is down or "
                 "did not answer in time). Try again in a moment."

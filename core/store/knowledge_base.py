@@ -279,7 +279,8 @@ class MilvusKnowledgeBase:
         snapshot = await self._read_ledger()
         existing = await self._count(MilvusFilter.all_of(where, snapshot.exclusion()))
         if existing:
-            await self._delete(MilvusFilter.all_of(where, snapshot.exclusion("pending")))
+            writing = snapshot.exclusion("pending")
+            await self._delete(where if writing is None else where & writing)
             await self.flush()
         return existing
 

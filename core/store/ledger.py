@@ -38,7 +38,7 @@ from pymilvus import AsyncMilvusClient, DataType, MilvusClient, MilvusException
 
 from core.coalesce import Coalescer
 from core.knowledge import DocumentKey
-from core.store.filters import MilvusFilter, literal
+from core.store.filters import FilterValue, MilvusFilter, literal
 from core.store.schema import OWNER_FIELD
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ class Snapshot:
         chunks may still exist); None when there are none, so the common case adds
         nothing to a search."""
         wanted = states or ("pending", "superseded")
-        terms, params = [], {}
+        terms: list[str] = []
+        params: dict[str, FilterValue] = {}
         for i, state in enumerate(self.documents.values()):
             hashes = state.hashes(*wanted)
             if not hashes:

@@ -3,13 +3,7 @@ and the knowledge base and RAG chain over it (fake embeddings: the faults are th
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,60 +14,10 @@ from chains.retriever import PassageRetriever
 from core.knowledge import AccessScope
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
-from tests.conftest import FAKE_DIM, PASSAGES, free_port, make_settings
+from tests.conftest import FAKE_DIM, PASSAGES, make_settings
+from tests.lite_server import LiteServer
 
-LITE_SERVER = Path(sys.executable).parent / "milvus-lite"
-
-
-class LiteServer:
-    """A `milvus-lite server` on a fixed port and data directory, restartable."""
-
-    def __init__(self, data: Path, port: int) -> None:
-        self.data = data
-        self.port = port
-        self.uri = f"http://127.0.0.1:{port}"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            [
-                str(LITE_SERVER),
-                "server",
-                "--data-dir",
-                str(self.data),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("milvus-lite server did not start in 30 s")
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush or close anything."""
-        if self._process is not None and self._process.poll() is None:
-            os.kill(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-        self._process = None
-
-
-@pytest.fixture
-def lite_server(tmp_path: Path) -> Iterator[LiteServer]:
-    server = LiteServer(tmp_path / "lite-server.db", free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.kill()
+__all__ = ["LiteServer", "ask", "retrieval_chain", "server_settings"]
 
 
 def server_settings(tmp_path: Path, uri: str, **overrides: object) -> Settings:
