@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
@@ -246,7 +247,7 @@ class MilvusKnowledgeBase:
         in_store = {str(row["file_hash"]) for row in await self._query(mine, ["file_hash"])}
         others = (in_store | set(state.hashes("pending", "superseded"))) - {file_hash}
         now = self._ledger.now()
-        switched = state.with_version(file_hash, None)
+        switched = self._expire(state).with_version(file_hash, None)
         for other in others:
             switched = switched.with_version(other, Entry("superseded", now))
         switched = await self._write_ledger(switched)
@@ -311,9 +312,12 @@ class MilvusKnowledgeBase:
             )
             removed += await self._count(where)
             await self._delete(where)
-            swept = state
+            # Read again just before writing: change only what this sweep decided about.
+            latest = (await self._read_ledger()).state_of(state.document)
+            swept = self._expire(latest)
             for file_hash in doomed:
-                swept = swept.with_version(file_hash, Entry("gone", now))
+                if latest.versions.get(file_hash) == state.versions[file_hash]:
+                    swept = swept.with_version(file_hash, Entry("gone", now))
             await self._write_ledger(swept)
         await self._tidy(await self._read_ledger())
         if removed:
@@ -323,21 +327,20 @@ class MilvusKnowledgeBase:
         return removed
 
     async def _tidy(self, snapshot: Snapshot, skip: DocumentKey | None = None) -> None:
-        """Forget versions deleted longer ago than the grace period (rows of documents
-        with nothing left to hide go)."""
-        now = self._ledger.now()
+        """Drop the ledger rows of documents whose hidden versions were all deleted
+        longer ago than the grace period. Only that exact row goes: a newer state another
+        process wrote meanwhile is a different row and stays."""
         for document, state in snapshot.documents.items():
-            expired = [
-                h
-                for h, e in state.versions.items()
-                if e.state == "gone" and now - e.since > self._grace
-            ]
-            if document == skip or not expired:
-                continue
-            tidied = state
-            for file_hash in expired:
-                tidied = tidied.with_version(file_hash, None)
-            await self._write_ledger(tidied)
+            if document != skip and state.versions and not self._expire(state).versions:
+                await self._call("record a document version", partial(self._ledger.forget, state))
+
+    def _expire(self, state: DocumentState) -> DocumentState:
+        """`state` without the versions deleted longer ago than the grace period."""
+        now = self._ledger.now()
+        for file_hash, entry in list(state.versions.items()):
+            if entry.state == "gone" and now - entry.since > self._grace:
+                state = state.with_version(file_hash, None)
+        return state
 
     # ----- listing ---------------------------------------------------------------------
 

@@ -291,5 +291,10 @@ class Ledger:
         )
         return replace(state, seq=seq)
 
+    async def forget(self, state: DocumentState) -> None:
+        """Delete exactly the row `state` was read from (not a newer one)."""
+        pk = f"{document_id(state.document)}:{state.seq}"
+        await self._client().delete(self.name, filter=f"pk == {literal(pk)}", timeout=self._timeout)
+
     def now(self) -> float:
         return self._clock()

@@ -231,6 +231,11 @@ class KnowledgeBaseSuite:
         with pytest.raises(StoreWriteFailed, match="only 2 of its 3 chunks"):
             await kb.commit_version(doc, "new", 3)
         assert await visible_versions(kb, owner) == {"old"}
+        # Removing the document takes what is visible and leaves a write in progress.
+        assert await kb.remove_document("p.txt", mine) == 1
+        assert [(v.file_hash, v.committed) for v in await kb.stored_versions(doc)] == [
+            ("new", False)
+        ]
 
     async def test_the_sweep_removes_what_a_dead_writer_left(
         self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
@@ -255,6 +260,11 @@ class KnowledgeBaseSuite:
         assert [v.file_hash for v in await kb.stored_versions(doc)] == ["kept"]
         assert [v.file_hash for v in await kb.stored_versions(live)] == ["busy"]
         assert await visible_versions(kb, owner) == {"kept"}
+        # Once the grace period is over, the ledger forgets what was deleted.
+        monkeypatch.setattr(kb, "_grace", -1.0)
+        await kb.sweep()
+        ledger = await kb._ledger.fresh()
+        assert doc not in ledger.documents and live in ledger.documents
 
     async def test_an_interrupted_write_shows_as_an_incomplete_version(
         self, kb: MilvusKnowledgeBase
