@@ -27,7 +27,8 @@ _QUIET = {
 
 def configure_logging(level: int = logging.WARNING) -> None:
     """One format for our messages; third-party noise turned down."""
-    # gRPC's C core reads this when it starts logging (a user's own setting wins).
+    # gRPC's C core reads this when it loads (a user's own setting wins): it takes
+    # effect for the CLIs; the app's launcher sets it before Chainlit loads gRPC.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for name, quiet_level in _QUIET.items():

@@ -15,7 +15,8 @@ from core.errors import StoreUnavailable
 from core.knowledge import AccessScope, SearchRequest
 from core.logs import configure_logging
 from core.store import MilvusKnowledgeBase
-from tests.conftest import FAKE_DIM, PASSAGES
+from core.store.connection import connection_args
+from tests.conftest import FAKE_DIM, PASSAGES, make_settings
 from tests.faults.conftest import LiteServer, server_settings
 
 REQUEST = SearchRequest(
@@ -27,11 +28,14 @@ REQUEST = SearchRequest(
 async def test_a_released_collection_is_reloaded_and_the_search_retried(
     seeded_kb: MilvusKnowledgeBase, caplog: pytest.LogCaptureFixture
 ) -> None:
+    assert await seeded_kb.ping() == "ready"
     await seeded_kb._store.aclient.release_collection(seeded_kb.name)  # as after a restart
+    assert (await seeded_kb.ping()).startswith("not loaded")
     with caplog.at_level(logging.WARNING):
         hits = await seeded_kb.search(REQUEST)
     assert hits[0].source == "c.pdf"
     assert seeded_kb._healer.recoveries == 1
+    assert await seeded_kb.ping() == "ready"
     ours = [r for r in caplog.records if r.name.startswith("core.")]
     assert any("restarted" in r.getMessage() for r in ours)
     assert all(r.exc_info is None for r in ours)
@@ -74,3 +78,11 @@ def test_library_noise_is_turned_down(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def test_idle_connections_to_a_server_are_not_pinged(tmp_path: Path) -> None:
+    """pymilvus pings idle connections every 10 s, which a `milvus-lite server` answers
+    with GOAWAY "too_many_pings" (logged by gRPC's core, connection dropped)."""
+    args = connection_args(make_settings(tmp_path, milvus_uri="http://127.0.0.1:19541"))
+    assert args["grpc_options"] == {"grpc.keepalive_permit_without_calls": 0}
+    assert "grpc_options" not in connection_args(make_settings(tmp_path))  # Lite: no gRPC
