@@ -114,6 +114,7 @@ async def main(args: argparse.Namespace) -> None:
             await kb.add_chunks(chunks(args.chunks))
             await kb.flush()
             label = kb.capabilities.label
+            reads = [(await timed([kb._ledger.fresh]))[0] for _ in range(100)]  # noqa: SLF001
             rows = []
             for pending in (0, args.pending):
                 for i in range(pending):
@@ -127,6 +128,10 @@ async def main(args: argparse.Namespace) -> None:
     print(command_line())
     print(versions())
     print(f"{args.chunks} chunks, {args.runs} rounds per row, ms per search")
+    print(
+        f"one ledger read alone (idle ledger): median {statistics.median(reads):.2f} ms, "
+        f"p95 {percentile(reads, 95):.2f} ms"
+    )
     print(
         table(
             [
