@@ -100,6 +100,7 @@ class Hit:
     chat_id: str | None = None
     extra: Mapping[str, MetadataValue] = field(default_factory=dict)
     ranks: Mapping[Route, int] = field(default_factory=dict)
+    file_hash: str = ""  # the version of the document the chunk belongs to
 
 
 KEYWORD_UNAVAILABLE = (
@@ -156,12 +157,14 @@ write): they belong to no version the store can describe."""
 
 @dataclass(frozen=True)
 class StoredVersion:
-    """A version of a document found in the store: how many chunks it says it has and
-    how many are there (fewer means an interrupted write)."""
+    """A version of a document found in the store: how many chunks it says it has, how
+    many are there (fewer means an interrupted write), and whether it is the committed
+    one searches see (not still being written, nor replaced)."""
 
     file_hash: str
     declared: int
     stored: int
+    committed: bool = True
 
     @property
     def complete(self) -> bool:
@@ -226,12 +229,25 @@ class KnowledgeBase(Searcher, Protocol):
 
     async def delete_version(self, document: DocumentKey, file_hash: str) -> None: ...
 
-    async def delete_other_versions(self, document: DocumentKey, keep: str) -> None: ...
+    async def begin_version(self, document: DocumentKey, file_hash: str) -> None:
+        """Register a version about to be written: hidden from every search, listing
+        and count until `commit_version`; any chunks of it already stored are removed."""
+        ...
+
+    async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
+        """Check all `chunks` are stored, then in one step show this version and hide
+        every other version of the document, whose chunks are deleted after."""
+        ...
 
     async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]: ...
 
     async def remove_document(self, source: str, scope: AccessScope) -> int: ...
 
     async def flush(self) -> None: ...
+
+    async def ping(self) -> str:
+        """A short description of the store when it answers (for health checks); raises
+        `StoreUnavailable` when it does not."""
+        ...
 
     async def close(self) -> None: ...

@@ -122,3 +122,25 @@ def _broken_stream(exc: BaseException) -> bool:
     import httpx2
 
     return isinstance(exc, httpx2.TransportError)
+
+
+async def probe_model_endpoint(settings: Settings, timeout: float) -> str:  # noqa: ASYNC109
+    """Whether the chat model's endpoint answers (for health checks): one `GET /models`
+    with no retries, `timeout` being the HTTP client's. Returns a short description;
+    raises `ModelUnavailable` when the endpoint cannot be reached or refuses the key.
+    Never says the address or the key."""
+    import openai
+
+    args = {**_openai_client_args(settings), "timeout": timeout, "max_retries": 0}
+    client = openai.AsyncOpenAI(**args)  # type: ignore[arg-type]
+    try:
+        await client.models.list()
+    except openai.AuthenticationError:
+        raise ModelUnavailable("the model endpoint refused the API key") from None
+    except openai.APIStatusError:
+        pass  # it answered (OpenAI-compatible servers may not list models)
+    except (openai.APIConnectionError, openai.APITimeoutError):
+        raise ModelUnavailable("the model endpoint is unreachable or did not answer") from None
+    finally:
+        await client.close()
+    return "answers"

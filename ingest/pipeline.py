@@ -4,9 +4,12 @@ Used by the CLI and the chat's upload handler alike. Per file it is idempotent a
 all-or-nothing:
 
 - an unchanged file (same source, same content hash, all chunks present) adds nothing;
-- a changed file's new chunks are written first, then the old version's are deleted;
-- if writing fails part way, the chunks written so far are deleted again, so the store
-  holds either the whole new version or the old one, never half of one.
+- a changed file's new version is registered as pending (hidden from searches, listings
+  and counts), its chunks are written, and one commit shows it and hides the old version,
+  whose chunks are deleted after (see `core.store.ledger`);
+- if writing fails part way, the chunks written so far are deleted again; if the process
+  is killed, they stay hidden and the next start sweeps them away. Either way the store
+  shows the whole new version or the old one, never half of one.
 """
 
 from __future__ import annotations
@@ -193,18 +196,20 @@ class Ingestor:
 
         versions = await self.kb.stored_versions(document)
         same = next((v for v in versions if v.file_hash == prepared.file_hash), None)
-        if same is not None and versions == [same] and same.complete and same.stored == total:
+        if same is not None and same.committed and same.complete and same.stored == total:
+            if versions != [same]:  # leftovers of an interrupted run beside it: hide them
+                await self.kb.commit_version(document, prepared.file_hash, total)
             await report("done", total, total)
             return FileOutcome(source, "unchanged", chunks=total)
-        if same is not None:  # left over from an interrupted run: start this version afresh
-            await self.kb.delete_version(document, prepared.file_hash)
 
+        # Hidden from every search until committed; clears an interrupted run's leftovers.
+        await self.kb.begin_version(document, prepared.file_hash)
         await report("embedding", 0, total)
         try:
             await self._write(document, prepared.chunks, report)
         except Exception as exc:
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
-            logger.warning("writing %s failed: %r", source, exc)
+            logger.warning("writing %s failed: %s", source, _short(exc))
             raise StoreWriteFailed(
                 f"storing its chunks failed part way ({_short(exc)}); the partial chunks were "
                 "removed and any earlier version is unchanged"
@@ -212,9 +217,12 @@ class Ingestor:
         except BaseException:  # cancelled: still leave nothing half-written
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             raise
-        replaced = any(v.file_hash != prepared.file_hash for v in versions)
-        if replaced:
-            await self.kb.delete_other_versions(document, keep=prepared.file_hash)
+        try:  # the one step that shows the new version and hides the old (deleted after)
+            await self.kb.commit_version(document, prepared.file_hash, total)
+        except StoreWriteFailed:  # refused before the switch: this version never showed
+            await asyncio.shield(self._remove_partial(document, prepared.file_hash))
+            raise
+        replaced = any(v.file_hash != prepared.file_hash and v.committed for v in versions)
         await report("done", total, total)
         return FileOutcome(source, "replaced" if replaced else "added", chunks=total)
 
@@ -277,8 +285,10 @@ class Ingestor:
     async def _remove_partial(self, document: DocumentKey, file_hash: str) -> None:
         try:
             await self.kb.delete_version(document, file_hash)
-        except Exception:
-            logger.exception("could not remove the partial chunks of %s", document.source)
+        except Exception as exc:  # they stay hidden; the next start sweeps them away
+            logger.warning(
+                "could not remove the partial chunks of %s: %s", document.source, _short(exc)
+            )
 
 
 def _short(exc: BaseException) -> str:

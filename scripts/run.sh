@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CHAINLIT_HOST="${CHAINLIT_HOST:-127.0.0.1}"
 export CHAINLIT_PORT="${CHAINLIT_PORT:-8000}"
+# gRPC's C core logs keepalive chatter ("too_many_pings") to stderr; it reads this only
+# before it loads, which Chainlit does before the app's own logging set-up can.
+export GRPC_VERBOSITY="${GRPC_VERBOSITY:-NONE}"
 
 echo "==> ingesting the sample corpus (skipped when the collection already has chunks)"
 .venv/bin/python -m ingest data/sample --if-empty

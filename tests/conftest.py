@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.history_db import (  # noqa: E402, F401  (fixtures: the history datab
     history_settings,
     postgres,
 )
+from tests.lite_server import LiteServer  # noqa: E402
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
 from tests.ui.conftest import chainlit_events  # noqa: E402, F401  (fixture)
 
@@ -98,8 +100,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class ServerHandle:
+    """The session's Milvus server: its URI, and the server for tests that restart it."""
+
+    uri: str
+    server: Any
+
+
 @pytest.fixture(scope="session")
-def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
     """A real Milvus standalone server (the `milvus` pip package, 2.3.5), started once."""
     try:
         from milvus import MilvusServer
@@ -118,9 +128,24 @@ def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             pytest.fail(reason)
         pytest.skip(reason)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield ServerHandle(f"http://127.0.0.1:{port}", server)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(milvus_server: ServerHandle) -> str:
+    return milvus_server.uri
+
+
+@pytest.fixture
+def lite_server(tmp_path: Path) -> Iterator[LiteServer]:
+    server = LiteServer(tmp_path / "lite-server.db", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 @pytest.fixture

@@ -44,6 +44,7 @@ class InMemoryKnowledgeBase:
     keyword_search: bool = False
     chunks: dict[str, tuple[ChunkRecord, list[float]]] = field(default_factory=dict)
     searches: list[SearchRequest] = field(default_factory=list)
+    pending: set[tuple[DocumentKey, str]] = field(default_factory=set)
     closed: bool = False
 
     async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None:
@@ -57,7 +58,7 @@ class InMemoryKnowledgeBase:
         candidates = [
             (chunk, vector)
             for chunk, vector in self.chunks.values()
-            if _visible(chunk, request.scope)
+            if self._shown(chunk, request.scope)
             and (not request.sources or chunk.document.source in request.sources)
         ]
         if not candidates:
@@ -81,24 +82,34 @@ class InMemoryKnowledgeBase:
         ]
 
     async def count(self, scope: AccessScope) -> int:
-        return sum(1 for chunk, _ in self.chunks.values() if _visible(chunk, scope))
+        return sum(1 for chunk, _ in self.chunks.values() if self._shown(chunk, scope))
 
     async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]:
         mine = [c for c, _ in self.chunks.values() if c.document == document]
         hashes = {c.file_hash: c.chunks for c in mine}
         return [
-            StoredVersion(h, declared, sum(1 for c in mine if c.file_hash == h))
+            StoredVersion(
+                h,
+                declared,
+                sum(1 for c in mine if c.file_hash == h),
+                (document, h) not in self.pending,
+            )
             for h, declared in hashes.items()
         ]
 
     async def delete_version(self, document: DocumentKey, file_hash: str) -> None:
         self._drop(lambda c: c.document == document and c.file_hash == file_hash)
 
-    async def delete_other_versions(self, document: DocumentKey, keep: str) -> None:
-        self._drop(lambda c: c.document == document and c.file_hash != keep)
+    async def begin_version(self, document: DocumentKey, file_hash: str) -> None:
+        self.pending.add((document, file_hash))
+        self._drop(lambda c: c.document == document and c.file_hash == file_hash)
+
+    async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
+        self.pending.discard((document, file_hash))
+        self._drop(lambda c: c.document == document and c.file_hash != file_hash)
 
     async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]:
-        firsts = [c for c, _ in self.chunks.values() if c.chunk == 0 and _visible(c, scope)]
+        firsts = [c for c, _ in self.chunks.values() if c.chunk == 0 and self._shown(c, scope)]
         docs = [
             DocumentInfo(
                 c.document.source,
@@ -120,8 +131,14 @@ class InMemoryKnowledgeBase:
     async def flush(self) -> None:
         return None
 
+    async def ping(self) -> str:
+        return "ready"
+
     async def close(self) -> None:
         self.closed = True
+
+    def _shown(self, chunk: ChunkRecord, scope: AccessScope) -> bool:
+        return (chunk.document, chunk.file_hash) not in self.pending and _visible(chunk, scope)
 
     def _drop(self, doomed: Callable[[ChunkRecord], bool]) -> None:
         for chunk_id in [i for i, (c, _) in self.chunks.items() if doomed(c)]:
@@ -144,4 +161,5 @@ def _hit(chunk: ChunkRecord, score: float, rank: int) -> Hit:
         chat_id=chunk.chat_id,
         extra=dict(chunk.extra),
         ranks={"dense": rank},
+        file_hash=chunk.file_hash,
     )

@@ -28,6 +28,7 @@ from core.settings import Settings
 from ingest.pipeline import IngestOptions, Ingestor
 from ui.abuse import AbuseLimits, guard_socket_messages
 from ui.auth import install_feedback_guard
+from ui.health import HealthChecks, install_health_route
 from ui.upload_limits import MIB, UploadQuota, install_upload_storage
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,11 @@ class AppRuntime:
                 self._services = ChatServices.build(await open_resources(self.settings))
         return self._services
 
+    @property
+    def opened(self) -> ChatServices | None:
+        """The services if they are open (never opens them)."""
+        return self._services
+
     async def close(self) -> None:
         if self._services is not None:
             await self._services.resources.close()
@@ -105,14 +111,15 @@ def configure_uploads(settings: Settings) -> None:
 
 async def start(settings: Settings) -> AppRuntime:
     """Configure uploads and the socket's message limit, migrate the chat-history
-    database, guard the feedback routes, keep the runtime on the server app, and open the
-    services now (loading the embedding model before the first visitor arrives). Raises
-    if the database cannot be opened."""
+    database, guard the feedback routes, serve `/readyz`, keep the runtime on the server
+    app, and open the services now (loading the embedding model before the first visitor
+    arrives). Raises if the database cannot be opened."""
     configure_uploads(settings)
     guard_socket_messages(sio, settings.max_message_chars)
     database = await Database.open(settings)
     install_feedback_guard(server_app, database)
     runtime = AppRuntime(settings, database)
+    install_health_route(server_app, HealthChecks(runtime))
     server_app.state.rag_chat = runtime
     try:
         await runtime.services()

@@ -33,7 +33,13 @@ def connection_args(settings: Settings) -> dict[str, Any]:
         path = settings.milvus_lite_path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         return {"uri": str(path)}
-    args: dict[str, Any] = {"uri": settings.milvus_uri}
+    args: dict[str, Any] = {
+        "uri": settings.milvus_uri,
+        # pymilvus pings an idle connection every 10 s; a `milvus-lite server` (gRPC's
+        # default policy: one ping per 5 minutes without calls) answers that with
+        # GOAWAY "too_many_pings" and drops the connection. Ping only during calls.
+        "grpc_options": {"grpc.keepalive_permit_without_calls": 0},
+    }
     if settings.milvus_token is not None:
         args["token"] = settings.milvus_token.get_secret_value()
     return args

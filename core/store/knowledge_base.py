@@ -5,7 +5,12 @@ the collection (schema v2) when it is missing or checks it when it exists, and r
 handle whose methods speak the app's terms (`core.knowledge`). Every read and delete is
 narrowed by an `AccessScope`; filters are rendered here (templates where the backend
 takes them, escaped literals elsewhere); every call carries the configured timeout; and
-Milvus failures leave as `StoreUnavailable` with a message for the person asking.
+Milvus failures leave as `StoreUnavailable` with a message for the person asking, after
+one retry when the server restarted or the connection dropped (`core.store.healing`).
+
+Document versions are crash-safe (`core.store.ledger`): a version being written is hidden
+from searches, listings and counts until `commit_version` shows it and hides the one it
+replaces in one step; opening the knowledge base sweeps away what killed writers left.
 
 It must be opened inside the event loop that will use it: the async Milvus client binds
 to the loop of its first call.
@@ -16,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
-from pymilvus import MilvusException
+from pymilvus import AsyncMilvusClient
 
-from core.errors import StoreUnavailable
+from core.errors import StoreUnavailable, StoreWriteFailed
 from core.knowledge import (
     INGEST_VERSION_FIELD,
     UNKNOWN_VERSION,
@@ -37,12 +43,19 @@ from core.knowledge import (
     effective_mode,
 )
 from core.settings import Settings
-from core.store.connection import reason
 from core.store.filters import MilvusFilter, query_kwargs
-from core.store.records import NOTHING, document_filter, scope_filter, to_row
-from core.store.schema import (
-    OWNER_FIELD,
+from core.store.healing import Healer
+from core.store.ledger import (
+    DocumentState,
+    Entry,
+    Ledger,
+    Snapshot,
+    abandoned,
+    ledger_name,
+    writer_token,
 )
+from core.store.records import NOTHING, document_filter, scope_filter, to_row
+from core.store.schema import OWNER_FIELD
 from core.store.search import Routes
 from core.store.views import OpenedCollection, open_collection
 
@@ -53,6 +66,9 @@ MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 # server, "Session" reads missed deletes made through the async client); searches, the hot
 # path, stay at the collection's "Session" level.
 READ_CONSISTENCY = "Strong"
+SETTLE_TRIES = 3  # listings and counts re-run while the ledger changes under them
+
+T = TypeVar("T")
 
 
 class MilvusKnowledgeBase:
@@ -77,6 +93,17 @@ class MilvusKnowledgeBase:
             timeout=settings.milvus_timeout,
             templating=opened.capabilities.filter_templates,
         )
+        self._ledger = Ledger(self._aclient, name, settings.milvus_timeout)
+        self._healer = Healer(
+            self._aclient,
+            (name, ledger_name(name)),
+            label=opened.capabilities.label,
+            timeout=settings.milvus_timeout,
+        )
+        self._writer = writer_token()
+        # How long a deleted version stays in the ledger: longer than any search that
+        # could still have seen its chunks (a search and its one retry).
+        self._grace = max(60.0, 3 * settings.milvus_timeout)
 
     @classmethod
     async def open(
@@ -87,15 +114,18 @@ class MilvusKnowledgeBase:
         collection: str | None = None,
         drop: bool = False,
     ) -> MilvusKnowledgeBase:
-        """Connect, probe, create or check the collection, and load it (the blocking
-        parts run in a worker thread)."""
+        """Connect, probe, create or check the collection and its ledger, load them (the
+        blocking parts run in a worker thread), and sweep away what interrupted writes
+        left behind."""
         name = collection or settings.milvus_collection
         dim = len(await embeddings.aembed_query("dimension probe"))
         model = settings.embedding_model_name
         opened = await asyncio.to_thread(
             open_collection, settings, embeddings, name, model=model, dim=dim, drop=drop
         )
-        return cls(settings, embeddings, opened, name)
+        kb = cls(settings, embeddings, opened, name)
+        await kb.sweep()
+        return kb
 
     # ----- what it is ------------------------------------------------------------------
 
@@ -120,22 +150,42 @@ class MilvusKnowledgeBase:
         the dense view, and on the BM25 view (the collection's built-in BM25 function);
         hybrid fuses them by reciprocal rank; MMR re-ranks the fused candidates on their
         dense vectors. Where the collection has no BM25 field, keyword routes fall back
-        to dense (`effective_mode`).
+        to dense (`effective_mode`). Only committed versions are found (`_committed`).
         """
         mode = effective_mode(request.mode, self.keyword_search)
         where = scope_filter(request.scope, request.sources)
         if where is NOTHING:
             return []
-        with self._failures("search the knowledge base"):
-            return await self._routes.run(mode, request, where)
+
+        async def run(hidden: MilvusFilter | None) -> list[Hit]:
+            return await self._routes.run(mode, request, MilvusFilter.all_of(where, hidden))
+
+        return await self._call("search the knowledge base", lambda: self._committed(run))
+
+    async def _committed(
+        self, run: Callable[[MilvusFilter | None], Awaitable[list[Hit]]]
+    ) -> list[Hit]:
+        """Run a search that leaves out hidden versions, with the ledger last read as its
+        filter, then check the hits against a ledger read made after it: another
+        process may have registered a pending version, or committed one, meanwhile.
+        When the ledger changed, the search runs once more with what it says now."""
+        before = self._ledger.latest or await self._ledger.fresh()
+        hits = await run(before.exclusion())
+        after = await self._ledger.fresh()
+        if after.exclusion() != before.exclusion():
+            hits = await run(after.exclusion())
+            after = await self._ledger.fresh()
+        return [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
 
     # ----- writing ---------------------------------------------------------------------
 
     async def add_chunks(self, chunks: Sequence[ChunkRecord]) -> None:
-        """Embed and store chunks (concurrent calls share embedding and insert batches)."""
+        """Embed and store chunks (concurrent calls share embedding and insert batches).
+        A version registered with `begin_version` stays hidden until committed."""
         if not chunks:
             return
-        with self._failures("store the document"):
+
+        async def insert() -> None:
             await self._store.aadd_texts(
                 [c.text for c in chunks],
                 metadatas=[to_row(c) for c in chunks],
@@ -143,8 +193,13 @@ class MilvusKnowledgeBase:
                 timeout=self._timeout,
             )
 
+        # Not retried after a dropped connection: the insert may have landed.
+        await self._call("store the document", insert, retry_unreachable=False)
+
     async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]:
-        """Each version of a document in the store, with its declared and stored chunks."""
+        """Each version of a document in the store, with its declared and stored chunks
+        and whether it is the committed one."""
+        hidden = (await self._read_ledger()).state_of(document).versions
         firsts = await self._query(
             document_filter(document) & MilvusFilter.equals("chunk", 0),
             ["file_hash", "chunks"],
@@ -153,46 +208,156 @@ class MilvusKnowledgeBase:
         for row in firsts:
             file_hash = str(row["file_hash"])
             where = document_filter(document) & MilvusFilter.equals("file_hash", file_hash)
-            versions.append(StoredVersion(file_hash, int(row["chunks"]), await self._count(where)))
+            stored = await self._count(where)
+            versions.append(
+                StoredVersion(file_hash, int(row["chunks"]), stored, file_hash not in hidden)
+            )
         stray = await self._count(document_filter(document)) - sum(v.stored for v in versions)
         if stray > 0:  # chunks of an interrupted write whose first chunk never landed
             versions.append(StoredVersion(UNKNOWN_VERSION, declared=0, stored=stray))
         return versions
 
-    async def delete_version(self, document: DocumentKey, file_hash: str) -> None:
+    async def begin_version(self, document: DocumentKey, file_hash: str) -> None:
+        """Register `file_hash` as pending (hidden) before any of its chunks is written,
+        and remove what an earlier, interrupted write of it left. Refuses while another
+        live process is writing the same document."""
+        state = (await self._read_ledger()).state_of(document)
+        now = self._ledger.now()
+        for entry in state.versions.values():
+            if entry.state == "pending" and entry.writer != self._writer:
+                if not abandoned(entry, now):
+                    raise StoreWriteFailed(
+                        "another process is writing this document right now; try again "
+                        "when it has finished"
+                    )
+        await self._write_ledger(state.with_version(file_hash, Entry("pending", now, self._writer)))
         await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
 
-    async def delete_other_versions(self, document: DocumentKey, keep: str) -> None:
-        await self._delete(document_filter(document) & MilvusFilter.not_equals("file_hash", keep))
+    async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
+        """Show `file_hash` and hide every other version of the document in one ledger
+        write (the atomic switch), then delete the others' chunks."""
+        mine = document_filter(document)
+        stored = await self._count(mine & MilvusFilter.equals("file_hash", file_hash))
+        if stored != chunks:
+            raise StoreWriteFailed(
+                f"only {stored} of its {chunks} chunks are in the knowledge base (another "
+                "process removed or replaced it meanwhile); nothing was changed"
+            )
+        snapshot = await self._read_ledger()
+        state = snapshot.state_of(document)
+        in_store = {str(row["file_hash"]) for row in await self._query(mine, ["file_hash"])}
+        others = (in_store | set(state.hashes("pending", "superseded"))) - {file_hash}
+        now = self._ledger.now()
+        switched = self._expire(state).with_version(file_hash, None)
+        for other in others:
+            switched = switched.with_version(other, Entry("superseded", now))
+        switched = await self._write_ledger(switched)
+        if others:
+            await self._delete(mine & MilvusFilter.not_equals("file_hash", file_hash))
+            for other in others:
+                switched = switched.with_version(other, Entry("gone", self._ledger.now()))
+            await self._write_ledger(switched)
+        await self._tidy(snapshot, skip=document)
+
+    async def delete_version(self, document: DocumentKey, file_hash: str) -> None:
+        """Remove one version's chunks (an abandoned write): hidden first, then deleted,
+        then remembered as gone for the grace period."""
+        state = (await self._read_ledger()).state_of(document)
+        if file_hash not in state.versions:
+            now = self._ledger.now()
+            state = await self._write_ledger(
+                state.with_version(file_hash, Entry("superseded", now))
+            )
+        await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
+        await self._write_ledger(state.with_version(file_hash, Entry("gone", self._ledger.now())))
 
     async def remove_document(self, source: str, scope: AccessScope) -> int:
         """Delete every chunk of the documents named `source` within `scope`; returns
-        how many chunks went."""
+        how many visible chunks went. A version another writer is still writing is left
+        to it (its commit then finds the document changed)."""
         where = scope_filter(scope, (source,))
         if where is NOTHING or where is None:
             return 0
-        existing = await self._count(where)
+        snapshot = await self._read_ledger()
+        existing = await self._count(MilvusFilter.all_of(where, snapshot.exclusion()))
         if existing:
-            await self._delete(where)
+            writing = snapshot.exclusion("pending")
+            await self._delete(where if writing is None else where & writing)
             await self.flush()
         return existing
 
     async def flush(self) -> None:
         """Persist and index what was written (Milvus Lite searches unflushed rows slowly)."""
-        with self._failures("save the knowledge base"):
-            await self._store.aclient.flush(self._collection, timeout=self._timeout)
+        await self._call(
+            "save the knowledge base",
+            lambda: self._store.aclient.flush(self._collection, timeout=self._timeout),
+        )
+
+    async def sweep(self) -> int:
+        """Delete what interrupted writes left: chunks of pending versions whose writer
+        is gone, and of replaced versions not yet deleted; forget old entries. Returns
+        the number of chunks removed."""
+        snapshot = await self._read_ledger()
+        now = self._ledger.now()
+        removed = 0
+        for state in snapshot.documents.values():
+            doomed = [
+                h
+                for h, e in state.versions.items()
+                if e.state == "superseded" or (e.state == "pending" and abandoned(e, now))
+            ]
+            if not doomed:
+                continue
+            where = document_filter(state.document) & MilvusFilter.one_of(
+                "file_hash", doomed, param="doomed"
+            )
+            removed += await self._count(where)
+            await self._delete(where)
+            # Read again just before writing: change only what this sweep decided about.
+            latest = (await self._read_ledger()).state_of(state.document)
+            swept = self._expire(latest)
+            for file_hash in doomed:
+                if latest.versions.get(file_hash) == state.versions[file_hash]:
+                    swept = swept.with_version(file_hash, Entry("gone", now))
+            await self._write_ledger(swept)
+        await self._tidy(await self._read_ledger())
+        if removed:
+            logger.warning(
+                "removed %d chunks left by interrupted writes from %s", removed, self._collection
+            )
+        return removed
+
+    async def _tidy(self, snapshot: Snapshot, skip: DocumentKey | None = None) -> None:
+        """Drop the ledger rows of documents whose hidden versions were all deleted
+        longer ago than the grace period. Only that exact row goes: a newer state another
+        process wrote meanwhile is a different row and stays."""
+        for document, state in snapshot.documents.items():
+            if document != skip and state.versions and not self._expire(state).versions:
+                await self._call("record a document version", partial(self._ledger.forget, state))
+
+    def _expire(self, state: DocumentState) -> DocumentState:
+        """`state` without the versions deleted longer ago than the grace period."""
+        now = self._ledger.now()
+        for file_hash, entry in list(state.versions.items()):
+            if entry.state == "gone" and now - entry.since > self._grace:
+                state = state.with_version(file_hash, None)
+        return state
 
     # ----- listing ---------------------------------------------------------------------
 
     async def list_documents(self, scope: AccessScope) -> list[DocumentInfo]:
-        """The documents in scope, newest first (each document's chunk 0 describes it)."""
+        """The documents in scope, newest first (the first chunk of each document's
+        committed version describes it; a committed version is always complete)."""
         where = scope_filter(scope, ())
         if where is NOTHING:
             return []
-        rows = await self._query(
-            MilvusFilter.all_of(where, MilvusFilter.equals("chunk", 0)),
-            ["source", OWNER_FIELD, "chunks", "added_at", "chat_id", INGEST_VERSION_FIELD],
-        )
+
+        async def firsts(hidden: MilvusFilter | None) -> list[dict[str, Any]]:
+            return await self._query(
+                MilvusFilter.all_of(where, hidden, MilvusFilter.equals("chunk", 0)),
+                ["source", OWNER_FIELD, "chunks", "added_at", "chat_id", INGEST_VERSION_FIELD],
+            )
+
         docs = [
             DocumentInfo(
                 source=str(row["source"]),
@@ -202,13 +367,30 @@ class MilvusKnowledgeBase:
                 chat_id=str(row["chat_id"]) or None,
                 ingest_version=str(row.get(INGEST_VERSION_FIELD) or "") or None,
             )
-            for row in rows
+            for row in await self._settled(firsts)
         ]
         return sorted(docs, key=lambda d: (-(d.added_at or 0), d.source, d.owner))
 
     async def count(self, scope: AccessScope) -> int:
+        """The chunks of committed versions in scope."""
         where = scope_filter(scope, ())
-        return 0 if where is NOTHING else await self._count(where)
+        if where is NOTHING:
+            return 0
+
+        async def counted(hidden: MilvusFilter | None) -> int:
+            return await self._count(MilvusFilter.all_of(where, hidden))
+
+        return await self._settled(counted)
+
+    async def ping(self) -> str:
+        """ "ready", or what is wrong, from the collection's load state (one short call)."""
+        state = await self._call(
+            "check the knowledge base",
+            lambda: self._store.aclient.get_load_state(self._collection, timeout=self._timeout),
+            retry_unreachable=False,
+        )
+        loaded = "Loaded" in str(state.get("state"))
+        return "ready" if loaded else "not loaded (it loads again with the next question)"
 
     async def close(self) -> None:
         """Close both clients (Milvus Lite keeps its directory lock until the process
@@ -219,10 +401,36 @@ class MilvusKnowledgeBase:
 
     # ----- internals -------------------------------------------------------------------
 
+    def _aclient(self) -> AsyncMilvusClient:
+        return self._store.aclient
+
+    async def _call(
+        self, action: str, run: Callable[[], Awaitable[T]], *, retry_unreachable: bool = True
+    ) -> T:
+        return await self._healer.call(action, run, retry_unreachable=retry_unreachable)
+
+    async def _settled(self, run: Callable[[MilvusFilter | None], Awaitable[T]]) -> T:
+        """`run` with the hidden versions left out, re-run while the ledger changed
+        during it (a version registered or committed meanwhile)."""
+        before = await self._read_ledger()
+        for _ in range(SETTLE_TRIES):
+            result = await run(before.exclusion())
+            after = await self._read_ledger()
+            if after == before:
+                break
+            before = after
+        return result
+
+    async def _read_ledger(self) -> Snapshot:
+        return await self._call("read the knowledge base", self._ledger.fresh)
+
+    async def _write_ledger(self, state: DocumentState) -> DocumentState:
+        return await self._call("record a document version", lambda: self._ledger.write(state))
+
     async def _query(
         self, where: MilvusFilter | None, fields: list[str], limit: int = MAX_QUERY_ROWS
     ) -> list[dict[str, Any]]:
-        with self._failures("read the knowledge base"):
+        async def query() -> list[dict[str, Any]]:
             return list(
                 await self._store.aclient.query(
                     self._collection,
@@ -234,38 +442,32 @@ class MilvusKnowledgeBase:
                 )
             )
 
+        return await self._call("read the knowledge base", query)
+
     async def _count(self, where: MilvusFilter | None) -> int:
-        with self._failures("read the knowledge base"):
-            rows = await self._store.aclient.query(
+        async def count() -> Any:
+            return await self._store.aclient.query(
                 self._collection,
                 output_fields=["count(*)"],
                 timeout=self._timeout,
                 consistency_level=READ_CONSISTENCY,
                 **query_kwargs(where, templating=self._capabilities.filter_templates),
             )
+
+        rows = await self._call("read the knowledge base", count)
         return int(rows[0]["count(*)"]) if rows else 0
 
     async def _delete(self, where: MilvusFilter) -> None:
         """Delete matching chunks; raises when Milvus refuses (langchain-milvus's `adelete`
         only logs the error and returns False)."""
-        with self._failures("delete from the knowledge base"):
-            deleted = await self._store.adelete(
+
+        async def delete() -> bool | None:
+            return await self._store.adelete(
                 timeout=self._timeout,
                 **where.as_kwargs(templating=self._capabilities.filter_templates),
             )
-        if deleted is False:
+
+        if await self._call("delete from the knowledge base", delete) is False:
             raise StoreUnavailable(
                 f"Milvus refused to delete from the knowledge base '{self._collection}'."
             )
-
-    @contextlib.contextmanager
-    def _failures(self, action: str) -> Iterator[None]:
-        """Turn a Milvus failure into one `StoreUnavailable` with a log line, not a trace."""
-        try:
-            yield
-        except (MilvusException, TimeoutError, ConnectionError) as exc:
-            logger.warning("could not %s on %s: %s", action, self._capabilities.label, reason(exc))
-            raise StoreUnavailable(
-                f"Could not {action} right now (Milvus is unreachable or timed out). "
-                "Try again in a moment."
-            ) from exc

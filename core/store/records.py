@@ -68,4 +68,5 @@ def to_hit(doc: Document, score: float | None, ranks: dict[Route, int]) -> Hit:
         chat_id=str(meta.get("chat_id") or "") or None,
         extra={k: v for k, v in meta.items() if k not in _NOT_METADATA},
         ranks=ranks,
+        file_hash=str(meta.get("file_hash") or ""),
     )

@@ -18,6 +18,7 @@ from core.knowledge import Capabilities
 from core.settings import Settings
 from core.store.coalescing import CoalescingMilvus
 from core.store.connection import connect, connection_args, probe, reason
+from core.store.ledger import drop_ledger, ensure_ledger
 from core.store.schema import (
     BM25_INDEX,
     BM25_SEARCH,
@@ -74,13 +75,16 @@ class OpenedCollection:
 def open_collection(
     settings: Settings, embeddings: Embeddings, name: str, *, model: str, dim: int, drop: bool
 ) -> OpenedCollection:
-    """Connect, probe, optionally drop, create or check, and load the collection."""
+    """Connect, probe, optionally drop, create or check, and load the collection and
+    its version ledger (`core.store.ledger`)."""
     client = connect(settings)
     timeout = settings.milvus_timeout
     with _opening(settings):
         capabilities = probe(client, timeout)
         if drop and client.has_collection(name, timeout=timeout):
             client.drop_collection(name, timeout=timeout)
+        if drop:
+            drop_ledger(client, name, timeout)
         if client.has_collection(name, timeout=timeout):
             layout = read_layout(client.describe_collection(name, timeout=timeout))
             check_layout(layout, name, model, dim)
@@ -88,6 +92,7 @@ def open_collection(
             layout = create_collection(
                 client, name, model=model, dim=dim, capabilities=capabilities, timeout=timeout
             )
+        ensure_ledger(client, name, timeout)
         dense = CoalescingMilvus(embedding_function=embeddings, **store_kwargs(settings, name))
         keyword = None
         if layout.keyword_search:

@@ -222,3 +222,34 @@ async def test_leftovers_of_an_interrupted_run_are_replaced(
     assert (again.status, again.chunks) == ("added", complete.chunks)
     (restored,) = await versions(lite_kb, "doc.txt")
     assert restored.complete and restored.stored == complete.chunks
+
+
+async def test_a_new_version_stays_hidden_until_all_of_it_is_stored(
+    lite_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    """While a changed file's batches are being written, searches, counts and the listing
+    still see the old version only; the commit shows the new one whole."""
+    ingestor = Ingestor(lite_kb, OPTIONS)
+    path = write(tmp_path / "a.txt", long_text("apples", 6))
+    old = await ingestor.ingest_file(path, "a.txt")
+    seen: list[tuple[set[str], int, list[int]]] = []
+
+    async def look(event: ProgressEvent) -> None:
+        if event.stage == "stored" and event.chunks_done < event.chunks_total:
+            hits = await rows(lite_kb, "a.txt")
+            docs = await lite_kb.list_documents(EVERYTHING)
+            seen.append(
+                (
+                    {h.text.split(" of the document about ")[1][:5] for h in hits},
+                    await lite_kb.count(EVERYTHING),
+                    [d.chunks for d in docs],
+                )
+            )
+
+    write(path, long_text("pears", 30))
+    new = await ingestor.ingest_file(path, "a.txt", on_progress=look)
+    assert new.status == "replaced" and seen
+    assert all(snapshot == ({"apple"}, old.chunks, [old.chunks]) for snapshot in seen), seen
+    assert {
+        h.text.split(" of the document about ")[1][:5] for h in await rows(lite_kb, "a.txt")
+    } == {"pears"}

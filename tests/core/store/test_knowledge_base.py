@@ -6,6 +6,7 @@ share one collection."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ import pytest_asyncio
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from pymilvus import MilvusClient, MilvusException
 
-from core.errors import StoreUnavailable, UnsupportedValue
+from core.errors import StoreUnavailable, StoreWriteFailed, UnsupportedValue
 from core.knowledge import (
     LIBRARY_OWNER,
     UNKNOWN_VERSION,
@@ -28,6 +29,7 @@ from core.knowledge import (
 )
 from core.store import MilvusKnowledgeBase
 from core.store.connection import connection_args
+from core.store.ledger import Snapshot
 from core.store.schema import DIM_KEY, MODEL_KEY, SCHEMA_KEY
 from tests.conftest import PASSAGES, make_settings, record
 
@@ -76,6 +78,14 @@ async def sources_found(kb: MilvusKnowledgeBase, *args: Any, **kwargs: Any) -> s
 
 
 ALL_SOURCES = {c.document.source for c in PASSAGES}
+
+
+async def visible_versions(kb: MilvusKnowledgeBase, owner: str) -> set[str]:
+    """The versions of `owner`'s documents every mode of search finds."""
+    scope = AccessScope(owners=(owner,))
+    modes: list[SearchMode] = ["dense", "mmr", "hybrid", "keyword"]
+    found = [await search(kb, "text part", scope, mode=mode, k=20) for mode in modes]
+    return {hit.file_hash for hits in found for hit in hits}
 
 
 class KnowledgeBaseSuite:
@@ -198,6 +208,7 @@ class KnowledgeBaseSuite:
     async def test_versions_are_added_replaced_and_removed(self, kb: MilvusKnowledgeBase) -> None:
         owner = f"victor-{uuid.uuid4().hex[:6]}"
         doc = DocumentKey(owner, "v.txt")
+        mine = AccessScope.for_user(owner)
         first = [
             record(
                 f"first version part {i}", "v.txt", owner=owner, chunk=i, chunks=3, file_hash="h1"
@@ -220,13 +231,15 @@ class KnowledgeBaseSuite:
             )
             for i in range(2)
         ]
+        await kb.begin_version(doc, "h2")
         await kb.add_chunks(second)
         versions = sorted(await kb.stored_versions(doc), key=lambda v: v.file_hash)
-        assert versions == [StoredVersion("h1", 3, 3), StoredVersion("h2", 2, 2)]
+        assert versions == [StoredVersion("h1", 3, 3), StoredVersion("h2", 2, 2, committed=False)]
+        assert await visible_versions(kb, owner) == {"h1"}
 
-        await kb.delete_other_versions(doc, keep="h2")
+        await kb.commit_version(doc, "h2", 2)
         assert await kb.stored_versions(doc) == [StoredVersion("h2", 2, 2)]
-        mine = AccessScope.for_user(owner)
+        assert await visible_versions(kb, owner) == {"h2"}
         listed = [d for d in await kb.list_documents(mine) if d.owner == owner]
         assert [(d.source, d.chunks, d.ingest_version) for d in listed] == [
             ("v.txt", 2, "extractor+chunker")
@@ -236,6 +249,71 @@ class KnowledgeBaseSuite:
         assert await kb.remove_document("v.txt", other) == 0
         assert await kb.remove_document("v.txt", mine) == 2
         assert await kb.stored_versions(doc) == []
+
+    async def test_a_pending_version_is_invisible_everywhere(self, kb: MilvusKnowledgeBase) -> None:
+        owner = f"penny-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "p.txt")
+        old = record("pending test old text", "p.txt", owner=owner, chunks=1, file_hash="old")
+        await kb.add_chunks([old])
+        await kb.begin_version(doc, "new")
+        new = [
+            record(
+                f"pending test new text {i}",
+                "p.txt",
+                owner=owner,
+                chunk=i,
+                chunks=3,
+                file_hash="new",
+            )
+            for i in range(2)  # two of three: a writer still at work (or killed)
+        ]
+        await kb.add_chunks(new)
+        assert await visible_versions(kb, owner) == {"old"}
+        mine = AccessScope(owners=(owner,))
+        assert await kb.count(mine) == 1
+        assert [d.chunks for d in await kb.list_documents(mine)] == [1]
+        # A search whose ledger snapshot predates the pending entry (another process
+        # registered it meanwhile) still leaves the pending chunks out.
+        kb._ledger.latest = Snapshot()
+        hits = await search(kb, "pending test new text 0", mine, k=5)
+        assert {h.file_hash for h in hits} == {"old"}
+        with pytest.raises(StoreWriteFailed, match="only 2 of its 3 chunks"):
+            await kb.commit_version(doc, "new", 3)
+        assert await visible_versions(kb, owner) == {"old"}
+        # Removing the document takes what is visible and leaves a write in progress.
+        assert await kb.remove_document("p.txt", mine) == 1
+        assert [(v.file_hash, v.committed) for v in await kb.stored_versions(doc)] == [
+            ("new", False)
+        ]
+
+    async def test_the_sweep_removes_what_a_dead_writer_left(
+        self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        owner = f"sweep-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "s.txt")
+        await kb.add_chunks([record("sweep kept", "s.txt", owner=owner, file_hash="kept")])
+        # A writer on this host whose process is gone (no such pid).
+        monkeypatch.setattr(kb, "_writer", f"{socket.gethostname()}:999999999:1")
+        await kb.begin_version(doc, "dead")
+        await kb.add_chunks(
+            [record("sweep leftover", "s.txt", owner=owner, chunk=1, chunks=4, file_hash="dead")]
+        )
+        monkeypatch.undo()
+        # A live writer's pending version is left alone.
+        live = DocumentKey(owner, "live.txt")
+        await kb.begin_version(live, "busy")
+        await kb.add_chunks(
+            [record("sweep busy", "live.txt", owner=owner, chunks=2, file_hash="busy")]
+        )
+        assert await kb.sweep() >= 1
+        assert [v.file_hash for v in await kb.stored_versions(doc)] == ["kept"]
+        assert [v.file_hash for v in await kb.stored_versions(live)] == ["busy"]
+        assert await visible_versions(kb, owner) == {"kept"}
+        # Once the grace period is over, the ledger forgets what was deleted.
+        monkeypatch.setattr(kb, "_grace", -1.0)
+        await kb.sweep()
+        ledger = await kb._ledger.fresh()
+        assert doc not in ledger.documents and live in ledger.documents
 
     async def test_an_interrupted_write_shows_as_an_incomplete_version(
         self, kb: MilvusKnowledgeBase
@@ -253,7 +331,7 @@ class KnowledgeBaseSuite:
         await kb.add_chunks([stray])
         versions = await kb.stored_versions(doc)
         assert StoredVersion(UNKNOWN_VERSION, 0, 1) in versions
-        await kb.delete_other_versions(doc, keep="h")
+        await kb.delete_version(doc, "old")
         await kb.delete_version(doc, "h")
         assert await kb.stored_versions(doc) == []
 

@@ -1,0 +1,300 @@
+"""The version ledger: which document versions are hidden, kept in the store itself.
+
+Milvus has no transactions, so a document's new chunks cannot appear all at once. They
+are written while the ledger says their version is *pending*, and the ledger is what
+every search, listing and count consults: chunks of a pending version (being written, or
+left by a killed writer), of a *superseded* one (replaced, its chunks not yet deleted) or
+of a *gone* one (just deleted) are never shown. Committing a version is one ledger write
+that at once un-hides it and hides the versions it replaces: the single atomic switch.
+
+The ledger is a tiny second collection, `<collection>__ledger`, with one row per document
+that has hidden versions. A document's state is never updated in place: a new row with a
+higher `seq` is inserted (a one-row insert is atomic on every backend) and the older rows
+are deleted after; readers take the highest `seq` of each document. Rows of documents
+with nothing left to hide are deleted, so the ledger holds only writes in flight and the
+last few minutes' replacements.
+
+It is shared by every process on the store (the app and the ingest CLI) and read with
+Strong consistency. A reader that read the ledger just before a writer registered a
+pending version could still find that version's first chunks; so a search checks its
+hits against a ledger read made after the search, and "gone" entries stay for a grace
+period after their chunks were deleted so that check still knows them (see
+`core.store.knowledge_base`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from pymilvus import AsyncMilvusClient, DataType, MilvusClient, MilvusException
+
+from core.coalesce import Coalescer
+from core.knowledge import DocumentKey
+from core.store.filters import FilterValue, MilvusFilter, literal
+from core.store.schema import OWNER_FIELD
+
+logger = logging.getLogger(__name__)
+
+State = Literal["pending", "superseded", "gone"]
+LEDGER_SUFFIX = "__ledger"
+MAX_ROWS = 16384
+STALE_AFTER = 30 * 60.0
+"""A pending version whose writer cannot be checked (another host) counts as abandoned
+after this long; on this host a dead writer's versions are abandoned at once."""
+
+_VECTOR = "vector"  # Milvus wants a vector field in every collection; this one is unused
+
+
+def ledger_name(collection: str) -> str:
+    return f"{collection}{LEDGER_SUFFIX}"
+
+
+def document_id(document: DocumentKey) -> str:
+    return hashlib.sha256(f"{document.owner}\n{document.source}".encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One hidden version: why it is hidden, since when, and (pending) by whom."""
+
+    state: State
+    since: float
+    writer: str | None = None
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """The hidden versions of one document (by file hash) as of ledger row `seq`."""
+
+    document: DocumentKey
+    seq: int = -1
+    versions: Mapping[str, Entry] = field(default_factory=dict)
+
+    def with_version(self, file_hash: str, entry: Entry | None) -> DocumentState:
+        versions = dict(self.versions)
+        if entry is None:
+            versions.pop(file_hash, None)
+        else:
+            versions[file_hash] = entry
+        return replace(self, versions=versions)
+
+    def hashes(self, *states: State) -> list[str]:
+        return sorted(h for h, e in self.versions.items() if e.state in states)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole ledger as one read saw it."""
+
+    documents: Mapping[DocumentKey, DocumentState] = field(default_factory=dict)
+
+    def state_of(self, document: DocumentKey) -> DocumentState:
+        return self.documents.get(document) or DocumentState(document)
+
+    def hides(self, owner: str, source: str, file_hash: str) -> bool:
+        """Whether a chunk of this version must not be shown (any entry hides it)."""
+        state = self.documents.get(DocumentKey(owner, source))
+        return state is not None and file_hash in state.versions
+
+    def exclusion(self, *states: State) -> MilvusFilter | None:
+        """A filter leaving out the chunks of versions in `states` (default: those whose
+        chunks may still exist); None when there are none, so the common case adds
+        nothing to a search."""
+        wanted = states or ("pending", "superseded")
+        terms: list[str] = []
+        params: dict[str, FilterValue] = {}
+        for i, state in enumerate(self.documents.values()):
+            hashes = state.hashes(*wanted)
+            if not hashes:
+                continue
+            params |= {
+                f"lo{i}": state.document.owner,
+                f"ls{i}": state.document.source,
+                f"lh{i}": hashes,
+            }
+            terms.append(
+                f"({OWNER_FIELD} == {{lo{i}}} and source == {{ls{i}}} and file_hash in {{lh{i}}})"
+            )
+        if not terms:
+            return None
+        return MilvusFilter(f"not ({' or '.join(terms)})", params)
+
+
+def writer_token() -> str:
+    """Who is writing: host, process id and the process's start time (so a reused
+    process id is not mistaken for the writer)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def writer_alive(token: str | None) -> bool | None:
+    """Whether the writer that made `token` still runs; None when this host cannot tell."""
+    if token is None:
+        return None
+    host, _, rest = token.partition(":")
+    pid_text, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    return _start_ticks(int(pid_text)) == ticks
+
+
+def abandoned(entry: Entry, now: float) -> bool:
+    """A pending version nobody will finish: its writer is dead, or it is very old."""
+    alive = writer_alive(entry.writer)
+    return alive is False or (alive is None and now - entry.since > STALE_AFTER)
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115, PTH123  (tiny, read once)
+    except OSError:
+        return "gone" if not _pid_exists(pid) else "?"
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ----- the collection ---------------------------------------------------------------
+
+
+def ensure_ledger(client: MilvusClient, collection: str, timeout: float) -> str:
+    """Create the ledger collection when it is missing and load it (blocking)."""
+    name = ledger_name(collection)
+    if not client.has_collection(name, timeout=timeout):
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("doc", DataType.VARCHAR, max_length=64)
+        schema.add_field("seq", DataType.INT64)
+        schema.add_field(OWNER_FIELD, DataType.VARCHAR, max_length=512)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("versions", DataType.VARCHAR, max_length=65535)
+        schema.add_field(_VECTOR, DataType.FLOAT_VECTOR, dim=2)
+        index = client.prepare_index_params()
+        index.add_index(_VECTOR, index_type="FLAT", metric_type="L2")
+        try:
+            client.create_collection(
+                name,
+                schema=schema,
+                index_params=index,
+                consistency_level="Strong",
+                timeout=timeout,
+            )
+        except MilvusException as exc:
+            if "already exist" not in str(exc.message):
+                raise
+    client.load_collection(name, timeout=timeout)
+    return name
+
+
+def drop_ledger(client: MilvusClient, collection: str, timeout: float) -> None:
+    name = ledger_name(collection)
+    if client.has_collection(name, timeout=timeout):
+        client.drop_collection(name, timeout=timeout)
+
+
+class Ledger:
+    """Reads and writes the ledger through the async client. `fresh()` reads it anew,
+    concurrent callers sharing one read that started after they asked."""
+
+    def __init__(
+        self,
+        client: Callable[[], AsyncMilvusClient],
+        collection: str,
+        timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self.name = ledger_name(collection)
+        self._timeout = timeout
+        self._clock = clock
+        self._reads: Coalescer[None, None, Snapshot] = Coalescer(self._read_batch)
+        self.latest: Snapshot | None = None
+        self.reads = 0  # how many ledger reads ran (for tests and benchmarks)
+
+    async def fresh(self) -> Snapshot:
+        return await self._reads.submit(None, None)
+
+    async def _read_batch(self, key: None, requests: list[None]) -> list[Snapshot]:
+        snapshot = await self._read()
+        return [snapshot] * len(requests)
+
+    async def _read(self) -> Snapshot:
+        rows = await self._client().query(
+            self.name,
+            filter="seq >= 0",
+            output_fields=["doc", "seq", OWNER_FIELD, "source", "versions"],
+            limit=MAX_ROWS,
+            timeout=self._timeout,
+            consistency_level="Strong",
+        )
+        self.reads += 1
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            kept = latest.get(row["doc"])
+            if kept is None or int(row["seq"]) > int(kept["seq"]):
+                latest[row["doc"]] = row
+        documents = {}
+        for row in latest.values():
+            document = DocumentKey(str(row[OWNER_FIELD]), str(row["source"]))
+            versions = {h: Entry(**e) for h, e in json.loads(row["versions"]).items()}
+            documents[document] = DocumentState(document, int(row["seq"]), versions)
+        self.latest = Snapshot(documents)
+        return self.latest
+
+    async def write(self, state: DocumentState) -> DocumentState:
+        """Make `state` the document's state: one new row (the atomic switch), then the
+        older rows go. A state with nothing hidden leaves no row at all."""
+        doc = document_id(state.document)
+        client = self._client()
+        if not state.versions:
+            await client.delete(self.name, filter=f"doc == {literal(doc)}", timeout=self._timeout)
+            return replace(state, seq=-1)
+        seq = max(state.seq + 1, time.time_ns())
+        versions = {
+            h: {"state": e.state, "since": e.since, "writer": e.writer}
+            for h, e in state.versions.items()
+        }
+        await client.insert(
+            self.name,
+            [
+                {
+                    "pk": f"{doc}:{seq}",
+                    "doc": doc,
+                    "seq": seq,
+                    OWNER_FIELD: state.document.owner,
+                    "source": state.document.source,
+                    "versions": json.dumps(versions, sort_keys=True),
+                    _VECTOR: [0.0, 0.0],
+                }
+            ],
+            timeout=self._timeout,
+        )
+        await client.delete(
+            self.name,
+            filter=f"doc == {literal(doc)} and seq < {seq}",
+            timeout=self._timeout,
+        )
+        return replace(state, seq=seq)
+
+    async def forget(self, state: DocumentState) -> None:
+        """Delete exactly the row `state` was read from (not a newer one)."""
+        pk = f"{document_id(state.document)}:{state.seq}"
+        await self._client().delete(self.name, filter=f"pk == {literal(pk)}", timeout=self._timeout)
+
+    def now(self) -> float:
+        return self._clock()
