@@ -28,6 +28,8 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.processes import process_exists
+
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
@@ -237,19 +239,9 @@ def _remove_abandoned(root: Path) -> None:
         return
     for directory in root.iterdir():
         pid = _owner_pid(directory)
-        if pid is None or not directory.is_dir() or _alive(pid):
+        if pid is None or not directory.is_dir() or process_exists(pid):
             continue
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def discard_uploads(session: Any, elements: Iterable[Any]) -> None:

@@ -38,6 +38,7 @@ from pymilvus import AsyncMilvusClient, DataType, MilvusClient, MilvusException
 
 from core.coalesce import Coalescer
 from core.knowledge import DocumentKey
+from core.processes import process_exists
 from core.store.filters import FilterValue, MilvusFilter, literal
 from core.store.schema import OWNER_FIELD
 
@@ -155,18 +156,8 @@ def _start_ticks(pid: int) -> str:
     try:
         stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115, PTH123  (tiny, read once)
     except OSError:
-        return "gone" if not _pid_exists(pid) else "?"
+        return "gone" if not process_exists(pid) else "?"
     return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # ----- the collection ---------------------------------------------------------------
