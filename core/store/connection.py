@@ -27,19 +27,19 @@ _LITE_VERSION = re.compile(r"^milvus[_-]lite[-_ ]?v?(\d+\.\d+(?:\.\d+)?)", re.IG
 _SERVER_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
 
 
+# pymilvus pings an idle connection every 10 s; a `milvus-lite server` and the in-process
+# Milvus Lite (gRPC's default policy: one ping per 5 minutes without calls) answer that
+# with GOAWAY "too_many_pings" and drop the connection. Ping only during calls.
+_GRPC_OPTIONS = {"grpc.keepalive_permit_without_calls": 0}
+
+
 def connection_args(settings: Settings) -> dict[str, Any]:
     """pymilvus connection arguments for Milvus Lite (a path) or a Milvus server."""
     if settings.milvus_uri is None:
         path = settings.milvus_lite_path.resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return {"uri": str(path)}
-    args: dict[str, Any] = {
-        "uri": settings.milvus_uri,
-        # pymilvus pings an idle connection every 10 s; a `milvus-lite server` (gRPC's
-        # default policy: one ping per 5 minutes without calls) answers that with
-        # GOAWAY "too_many_pings" and drops the connection. Ping only during calls.
-        "grpc_options": {"grpc.keepalive_permit_without_calls": 0},
-    }
+        return {"uri": str(path), "grpc_options": dict(_GRPC_OPTIONS)}
+    args: dict[str, Any] = {"uri": settings.milvus_uri, "grpc_options": dict(_GRPC_OPTIONS)}
     if settings.milvus_token is not None:
         args["token"] = settings.milvus_token.get_secret_value()
     return args
