@@ -24,6 +24,7 @@ from core.knowledge import LIBRARY_OWNER, AccessScope, DocumentKey, SearchMode, 
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
 from ingest.chunking import content_hash, ingest_version
+from ingest.pipeline import IngestOptions
 from tests.faults.checker import QuestionChecker
 from tests.faults.conftest import LiteServer, server_settings
 
@@ -80,7 +81,8 @@ async def test_a_killed_ingest_never_shows_a_partial_document(
     path.write_text(manual("old", 20))
     first = cli(settings, path)
     assert first.wait(timeout=120) == 0, first.communicate()[0]
-    version = ingest_version(settings.chunk_size, settings.chunk_overlap)
+    defaults = IngestOptions()  # what the CLI chunks with
+    version = ingest_version(defaults.chunk_size, defaults.chunk_overlap)
     old = content_hash(path.read_bytes(), version)
     new = content_hash(manual("new", 160).encode(), version)
     kb = await MilvusKnowledgeBase.open(settings, local_embeddings)
