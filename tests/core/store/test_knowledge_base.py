@@ -174,10 +174,14 @@ class KnowledgeBaseSuite:
         mine = AccessScope.for_user(owner)
         listed = {d.source for d in await kb.list_documents(mine) if d.owner == owner}
         assert listed == set(names)
-        for name in names:  # each finds itself and nothing else, removes itself only
+        for name in names:  # each finds itself and nothing else
             assert await sources_found(kb, "passage", mine, sources=(name,)) == {name}
+        # Removal renders the same literal: one of each class removes itself only (all of
+        # them, one by one, cost over a minute on the server).
+        removed = [f"a{char}b.txt" for char in ("\x01", "\n", "\x1f", "\x7f", "\x85", "\u2028")]
+        for name in removed:
             assert await kb.remove_document(name, mine) == 1
-        assert await kb.count(AccessScope(owners=(owner,))) == 0
+        assert await kb.count(AccessScope(owners=(owner,))) == len(names) - len(removed)
 
     @pytest.mark.parametrize("value", ["a\x00b.txt", "a\ud800b.txt"])
     async def test_unsendable_characters_are_refused_clearly(
