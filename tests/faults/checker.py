@@ -73,7 +73,11 @@ class QuestionChecker:
             answer: str | None = None
             error: BaseException | None = None
             try:
-                answer = await asyncio.wait_for(self._ask(), self._timeout)
+                # Not `asyncio.wait_for`: on Python 3.11 it can swallow the cancellation
+                # that stops the checker when the question fails at the same moment, and
+                # the checker then never stops.
+                async with asyncio.timeout(self._timeout):
+                    answer = await self._ask()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # every failure is an outcome to judge
