@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_milvus import Milvus
 
-from bench.common import Timer, bench_settings, command_line, milvus_server, table, versions
+from bench.common import Timer, backend, bench_settings, command_line, table, versions
 from core.batched_embeddings import CoalescingEmbeddings
 from core.knowledge import LIBRARY_OWNER
 from core.providers import _base_embeddings
@@ -185,15 +183,6 @@ async def run(
                 )
                 print(" | ".join(str(c) for c in rows[-1]), flush=True)
     return rows
-
-
-@contextlib.contextmanager
-def backend(args: argparse.Namespace) -> Iterator[str | None]:
-    if args.start_server:
-        with milvus_server() as uri:
-            yield uri
-    else:
-        yield args.uri
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.metadata
 import platform
@@ -82,6 +83,17 @@ def milvus_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def backend(args: argparse.Namespace) -> Iterator[str | None]:
+    """The store a benchmark runs on: a server it starts (`--start-server`), the `--uri`
+    given, or None for Milvus Lite in process."""
+    if args.start_server:
+        with milvus_server() as uri:
+            yield uri
+    else:
+        yield args.uri
 
 
 def bench_settings(uri: str | None, lite_dir: Path | None = None) -> Settings:

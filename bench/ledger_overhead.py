@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from bench.common import bench_settings, command_line, milvus_server, percentile, table, versions
+from bench.common import backend, bench_settings, command_line, percentile, table, versions
 from core.knowledge import (
     LIBRARY_OWNER,
     AccessScope,
@@ -92,15 +91,6 @@ async def measure(kb: MilvusKnowledgeBase, mode: SearchMode, users: int, runs: i
         f"{percentile(without, 95):.1f}",
         f"{percentile(with_ledger, 95):.1f}",
     ]
-
-
-@contextlib.contextmanager
-def backend(args: argparse.Namespace) -> Iterator[str | None]:
-    if args.start_server:
-        with milvus_server() as uri:
-            yield uri
-    else:
-        yield args.uri
 
 
 async def main(args: argparse.Namespace) -> None:
