@@ -32,6 +32,8 @@ from core.errors import ModelUnavailable
 from core.providers import is_transient, model_failure
 from core.settings import Settings
 
+_SETTINGS = Settings.model_fields
+
 logger = logging.getLogger(__name__)
 
 OpenStream = Callable[[], AsyncIterator[str]]
@@ -39,12 +41,13 @@ OpenStream = Callable[[], AsyncIterator[str]]
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """Seconds to the first token, between tokens, and for all attempts of an answer."""
+    """Seconds to the first token, between tokens, and for all attempts of an answer;
+    the defaults are `Settings`' defaults."""
 
-    first_token: float = 15.0
-    stall: float = 15.0
-    total: float = 30.0
-    retries: int = 2
+    first_token: float = _SETTINGS["model_first_token_timeout"].default
+    stall: float = _SETTINGS["model_stall_timeout"].default
+    total: float = _SETTINGS["model_answer_budget"].default
+    retries: int = _SETTINGS["openai_max_retries"].default
     backoff: float = 0.5  # seconds before the first retry; doubled for each next one
 
     @classmethod

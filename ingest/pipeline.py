@@ -28,7 +28,7 @@ from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBas
 from core.settings import Settings
 from ingest.chunking import Origin, content_hash, ingest_version, split_pages
 from ingest.fair import FairSlots
-from ingest.limits import ParseLimits, check_chunk_count, check_chunk_estimate
+from ingest.limits import MIB, ParseLimits, check_chunk_count, check_chunk_estimate
 from ingest.sandbox import parse_bounded
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ class FileOutcome:
 
 
 _SETTINGS = Settings.model_fields
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -230,8 +229,8 @@ class Ingestor:
         size = path.stat().st_size
         if size > self.options.max_file_bytes:
             raise UnreadableFile(
-                f"the file is {size / 1048576:.1f} MB, over the limit of "
-                f"{self.options.max_file_bytes / 1048576:.0f} MB"
+                f"the file is {size / MIB:.1f} MB, over the limit of "
+                f"{self.options.max_file_bytes / MIB:.0f} MB"
             )
         data = path.read_bytes()
         # The format comes from the source name (an upload's stored path carries a suffix

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from core.errors import UnreadableFile
-from ingest.limits import ParseLimits
+from ingest.limits import MIB, ParseLimits
 from ingest.loaders import LoadedFile, load_bytes
 
 # The parsers and their imports, loaded once in the forkserver; "__main__" too, so a
@@ -113,12 +113,12 @@ def _killed(exitcode: int | None, limits: ParseLimits) -> UnreadableFile:
         return _too_slow(limits)
     return UnreadableFile(
         f"refused: the parser stopped unexpectedly (exit code {exitcode}); it may need more "
-        f"than {limits.memory_bytes // 1048576} MB of memory (PARSE_MEMORY_MB)"
+        f"than {limits.memory_bytes // MIB} MB of memory (PARSE_MEMORY_MB)"
     )
 
 
 def _out_of_memory(limits: ParseLimits) -> UnreadableFile:
     return UnreadableFile(
-        f"refused: reading it needs more than {limits.memory_bytes // 1048576} MB of memory "
+        f"refused: reading it needs more than {limits.memory_bytes // MIB} MB of memory "
         "(PARSE_MEMORY_MB); a crafted or damaged file?"
     )

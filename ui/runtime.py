@@ -25,11 +25,12 @@ from chains.rag import RagChain, build_rag_chain
 from chains.retriever import PassageRetriever
 from core.resources import Resources, open_resources
 from core.settings import Settings
+from ingest.limits import MIB
 from ingest.pipeline import IngestOptions, Ingestor
 from ui.abuse import AbuseLimits, guard_socket_messages
 from ui.auth import install_feedback_guard
 from ui.health import HealthChecks, install_health_route
-from ui.upload_limits import MIB, UploadQuota, install_upload_storage
+from ui.upload_limits import UploadQuota, install_upload_storage
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.processes import process_exists
+from ingest.limits import MIB
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 # Room for the multipart framing around the file (boundaries, part headers, file name).
 MULTIPART_OVERHEAD = 64 * 1024
 _UPLOAD_PATH = "/project/file"

@@ -18,9 +18,9 @@ from chainlit.session import BaseSession, HTTPSession, ws_sessions_id
 from chainlit.user import User
 from fastapi import HTTPException
 
+from ingest.limits import MIB
 from ui.upload_limits import (
     INSTANCE_PREFIX,
-    MIB,
     UploadBodyLimit,
     UploadQuota,
     discard_uploads,
