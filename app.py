@@ -141,6 +141,14 @@ async def _removable() -> AccessScope:
     return owned_by(user)
 
 
+async def _within_message_limit(services: ChatServices, text: str) -> bool:
+    """Count the message against the user's rate and size limits; say so when it is over."""
+    refusal = services.limits.refuse_message(_user(), text)
+    if refusal is not None:
+        await cl.ErrorMessage(content=refusal).send()
+    return refusal is None
+
+
 async def _within_model_limit(services: ChatServices, memory: ChatMemory) -> bool:
     """Reserve the chat-model requests a question may make (rewriting a follow-up, then
     answering) against the user's limit; say so when it is reached."""
@@ -200,9 +208,7 @@ async def on_message(message: cl.Message) -> None:
     services = await _services_or_tell_user()
     if services is None:
         return
-    refusal = services.limits.refuse_message(_user(), message.content)
-    if refusal is not None:
-        await cl.ErrorMessage(content=refusal).send()
+    if not await _within_message_limit(services, message.content):
         return
     settings = services.resources.settings
     files = [el for el in message.elements or [] if getattr(el, "path", None)]
@@ -255,9 +261,7 @@ async def on_example_question(action: cl.Action) -> None:
     services = await _services_or_tell_user()
     if services is None:
         return
-    refusal = services.limits.refuse_message(_user(), question)
-    if refusal is not None:
-        await cl.ErrorMessage(content=refusal).send()
+    if not await _within_message_limit(services, question):
         return
     memory, options = _session_state()
     if await _within_model_limit(services, memory):
