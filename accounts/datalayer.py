@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import weakref
 from typing import Any
 
 from chainlit.data.sql_alchemy import SQLAlchemyDataLayer
 
 from accounts.database import Database
+from core.keyed_locks import KeyedLocks
 
 
 class ChatDataLayer(SQLAlchemyDataLayer):
@@ -34,18 +33,12 @@ class ChatDataLayer(SQLAlchemyDataLayer):
         self.engine = database.engine
         self.async_session = database.sessions
         self._lists_as_json = database.dialect == "sqlite"
-        # One lock per step being written; asyncio.Lock wakes waiters first come, first
+        # One lock per step being written: its waiters are woken first come, first
         # served, and tasks start in the order they were created.
-        self._step_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._step_locks: KeyedLocks[str] = KeyedLocks()
 
     async def create_step(self, step_dict: Any) -> None:
-        step_id = str(step_dict.get("id"))
-        lock = self._step_locks.get(step_id)
-        if lock is None:
-            lock = self._step_locks[step_id] = asyncio.Lock()
-        async with lock:
+        async with self._step_locks(str(step_dict.get("id"))):
             await super().create_step(step_dict)
 
     def _bindable(self, value: Any) -> Any:

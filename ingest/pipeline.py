@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from core.errors import StoreWriteFailed, UnreadableFile, UserFacingError
+from core.keyed_locks import KeyedLocks
 from core.knowledge import LIBRARY_OWNER, ChunkRecord, DocumentKey, KnowledgeBase
 from core.settings import Settings
 from ingest.chunking import Origin, content_hash, ingest_version, split_pages
@@ -110,11 +110,8 @@ class Ingestor:
     def __post_init__(self) -> None:
         self._parse_slots = FairSlots(self.options.concurrency)
         self._batch_slots = FairSlots(self.options.concurrency)
-        # One lock per document being ingested (two uploads of one file never interleave);
-        # weak, so the map forgets a document once nobody holds or awaits its lock.
-        self._document_locks: weakref.WeakValueDictionary[DocumentKey, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        # One lock per document being ingested: two uploads of one file never interleave.
+        self._document_locks: KeyedLocks[DocumentKey] = KeyedLocks()
 
     async def ingest_many(
         self,
@@ -161,10 +158,7 @@ class Ingestor:
         chat an upload came from.
         """
         document = DocumentKey(owner=owner, source=source)
-        lock = self._document_locks.get(document)
-        if lock is None:
-            lock = self._document_locks[document] = asyncio.Lock()
-        async with lock:
+        async with self._document_locks(document):
             try:
                 origin = Origin(document, added_at=int(self.clock()), chat_id=chat_id)
                 return await self._ingest(path, origin, on_progress)
