@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import PASSWORD, launch_app, sign_in, stop_apps
+from tests.e2e.conftest import PASSWORD, launch_app, new_page, sign_in, stop_apps
 from tests.e2e.test_chat_ui import answers, ask, wait_until_answered
 from tests.e2e.test_upload_ui import send
 from tests.openai_standin import OpenAIStandIn
@@ -42,12 +42,10 @@ def apps() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def signed_in(browser: Browser, url: str, user: str) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
+    page = new_page(browser)
     page.goto(sign_in(page, url, user))
     expect(page.get_by_text("The knowledge base holds")).to_be_visible()
-    return context, page
+    return page.context, page
 
 
 def open_chat(page: Page, thread_id: str) -> None:
