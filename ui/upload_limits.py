@@ -9,7 +9,10 @@ Here:
   (at once when `Content-Length` says so), never reading past it;
 - `install_upload_storage` caps the bytes one chat and one user may hold uploaded but
   not yet ingested, gives this process its own files directory (so its shutdown removes
-  only its own), and lets empty uploads through so the chat can say "the file is empty";
+  only its own), and lets empty uploads through so the chat can say "the file is empty".
+  The cap counts and refuses only files stored by the upload route: Chainlit stores the
+  passages the app shows (citations) through the same `persist_file`, and those must
+  neither count nor be refused;
 - `discard_uploads` deletes a message's files once they are ingested.
 """
 
@@ -21,7 +24,9 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,19 @@ logger = logging.getLogger(__name__)
 MULTIPART_OVERHEAD = 64 * 1024
 _UPLOAD_PATH = "/project/file"
 INSTANCE_PREFIX = "instance-"
+# Set while an upload request is handled: files stored then are uploads.
+_IN_UPLOAD_REQUEST: ContextVar[bool] = ContextVar("in_upload_request", default=False)
+_UPLOAD_MARK = "uploaded"
+
+
+@contextmanager
+def upload_request() -> Iterator[None]:
+    """Files `persist_file` stores inside this block are uploads (quota-checked)."""
+    token = _IN_UPLOAD_REQUEST.set(True)
+    try:
+        yield
+    finally:
+        _IN_UPLOAD_REQUEST.reset(token)
 
 
 class BodyTooLarge(Exception):
@@ -55,14 +73,22 @@ def upload_limit_bytes() -> int | None:
 
 
 class UploadBodyLimit:
-    """ASGI middleware: `POST /project/file` bodies over the limit get 413, early."""
+    """ASGI middleware: `POST /project/file` bodies over the limit get 413, early; the
+    request is handled inside `upload_request()`, so the quota applies to what it stores."""
 
     def __init__(self, app: ASGIApp, limit: Callable[[], int | None] = upload_limit_bytes):
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.limit() if _is_upload(scope) else None
+        if not _is_upload(scope):
+            await self.app(scope, receive, send)
+            return
+        with upload_request():
+            await self._bounded(scope, receive, send)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit()
         if limit is None:
             await self.app(scope, receive, send)
             return
@@ -161,7 +187,12 @@ class UploadQuota:
 
 
 def _stored_bytes(session: Any) -> int:
-    return sum(int(entry.get("size") or 0) for entry in getattr(session, "files", {}).values())
+    """Bytes of the session's uploads (not of the passages Chainlit stored for display)."""
+    return sum(
+        int(entry.get("size") or 0)
+        for entry in getattr(session, "files", {}).values()
+        if entry.get(_UPLOAD_MARK)
+    )
 
 
 def _identifier(session: Any) -> str | None:
@@ -170,8 +201,8 @@ def _identifier(session: Any) -> str | None:
 
 
 def install_upload_storage(quota: UploadQuota, files_root: Path | None = None) -> Path:
-    """Guard Chainlit's `persist_file` with `quota` (and let empty uploads through), and
-    move this process's uploads into a directory of its own under `files_root` (by
+    """Guard Chainlit's `persist_file` with `quota` for uploads (and let empty uploads
+    through), and move this process's uploads into a directory of its own under `files_root` (by
     default Chainlit's `.files`); returns that directory. Call before the first session."""
     import chainlit.config
     import chainlit.server
@@ -197,6 +228,8 @@ def install_upload_storage(quota: UploadQuota, files_root: Path | None = None) -
         path: str | None = None,
         content: bytes | str | None = None,
     ) -> Any:
+        if not _IN_UPLOAD_REQUEST.get():
+            return await original(self, name, mime, path, content)
         size = (
             len(content)
             if content
@@ -204,7 +237,9 @@ def install_upload_storage(quota: UploadQuota, files_root: Path | None = None) -
         )
         quota.check(self, size)
         if path or content:
-            return await original(self, name, mime, path, content)
+            stored = await original(self, name, mime, path, content)
+            _mark_upload(self, stored["id"])
+            return stored
         # Chainlit refuses empty content (an opaque HTTP 500); store an empty file, so the
         # ingest pipeline can say "the file is empty".
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -218,11 +253,17 @@ def install_upload_storage(quota: UploadQuota, files_root: Path | None = None) -
             "type": mime,
             "size": 0,
         }
+        _mark_upload(self, file_id)
         return {"id": file_id}
 
     persist_file.original = original  # type: ignore[attr-defined]
     BaseSession.persist_file = persist_file  # type: ignore[method-assign]
     return instance
+
+
+def _mark_upload(session: Any, file_id: str) -> None:
+    entry: dict[str, Any] = session.files[file_id]
+    entry[_UPLOAD_MARK] = True
 
 
 def _owner_pid(directory: Path) -> int | None:

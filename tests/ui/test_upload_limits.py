@@ -25,6 +25,7 @@ from ui.upload_limits import (
     UploadQuota,
     discard_uploads,
     install_upload_storage,
+    upload_request,
 )
 
 LIMIT = 1 * MIB
@@ -112,11 +113,18 @@ def storage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     yield install_upload_storage(quota, files_root=tmp_path / ".files")
 
 
+@pytest.fixture
+def uploading(storage: Path) -> Iterator[Path]:
+    """As the upload route does: files stored in the test are uploads."""
+    with upload_request():
+        yield storage
+
+
 async def test_stored_uploads_are_capped_per_chat_and_per_user(
-    storage: Path, monkeypatch: pytest.MonkeyPatch
+    uploading: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = User(identifier="alice")
-    other_chat = FakeSocketSession("other", alice, {"f": {"size": 2500}})
+    other_chat = FakeSocketSession("other", alice, {"f": {"size": 2500, "uploaded": True}})
     monkeypatch.setitem(ws_sessions_id, "other", other_chat)
     session = HTTPSession(id="chat", client_type="webapp", user=alice)
     monkeypatch.setitem(ws_sessions_id, "chat", session)
@@ -131,10 +139,41 @@ async def test_stored_uploads_are_capped_per_chat_and_per_user(
     assert "Your chats already hold" in str(per_user.value.detail)
     await session.persist_file(name="d.txt", mime="text/plain", content=b"d" * 400)
     assert sorted(f["name"] for f in session.files.values()) == ["a.txt", "d.txt"]
-    assert all(Path(f["path"]).parent.parent == storage for f in session.files.values())
+    assert all(Path(f["path"]).parent.parent == uploading for f in session.files.values())
 
 
-async def test_zero_byte_uploads_reach_the_handler(storage: Path) -> None:
+async def test_passages_shown_in_the_chat_neither_count_nor_are_refused(
+    storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chainlit stores the cited passages the app shows through the same `persist_file`:
+    a long chat's citations must not fill the upload quota, nor be refused by it."""
+    session = HTTPSession(id="long-chat", client_type="webapp", user=User(identifier="ada"))
+    monkeypatch.setitem(ws_sessions_id, "long-chat", session)
+    for answer in range(4):  # 4 x 1000 bytes of passages > the 3000-byte chat quota
+        await session.persist_file(name=f"passage-{answer}", mime="text/plain", content="p" * 1000)
+    assert len(session.files) == 4
+    with upload_request():
+        await session.persist_file(name="a.txt", mime="text/plain", content=b"a" * 2900)
+        with pytest.raises(HTTPException):
+            await session.persist_file(name="b.txt", mime="text/plain", content=b"b" * 200)
+
+
+async def test_a_request_to_the_upload_route_is_an_upload_request() -> None:
+    seen: list[bool] = []
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        from ui.upload_limits import _IN_UPLOAD_REQUEST
+
+        seen.append(_IN_UPLOAD_REQUEST.get())
+
+    for path, limit in (("/project/file", LIMIT), ("/project/file", None), ("/project/x", LIMIT)):
+        app = UploadBodyLimit(endpoint, limit=lambda limit=limit: limit)  # type: ignore[misc]
+        scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+        await app(scope, None, None)  # type: ignore[arg-type]
+    assert seen == [True, True, False]
+
+
+async def test_zero_byte_uploads_reach_the_handler(uploading: Path) -> None:
     session = HTTPSession(id="upload-test", client_type="webapp")
     reference = await session.persist_file(name="empty.txt", mime="text/plain", content=b"")
     stored = session.files[reference["id"]]
@@ -143,7 +182,7 @@ async def test_zero_byte_uploads_reach_the_handler(storage: Path) -> None:
     assert Path(session.files[normal["id"]]["path"]).read_bytes() == b"hi"
 
 
-async def test_ingested_uploads_are_deleted_and_no_longer_count(storage: Path) -> None:
+async def test_ingested_uploads_are_deleted_and_no_longer_count(uploading: Path) -> None:
     session = HTTPSession(id="chat-2", client_type="webapp")
     kept = await session.persist_file(name="keep.txt", mime="text/plain", content=b"k")
     done = await session.persist_file(name="done.txt", mime="text/plain", content=b"d")
@@ -157,7 +196,7 @@ async def test_ingested_uploads_are_deleted_and_no_longer_count(storage: Path) -
     discard_uploads(session, [Element(done["id"], str(done_path))])
     assert not done_path.exists()
     assert list(session.files) == [kept["id"]]
-    outside = storage.parent / "not-an-upload.txt"
+    outside = uploading.parent / "not-an-upload.txt"
     outside.write_text("stay")
     discard_uploads(session, [Element("unknown", str(outside))])
     assert outside.exists()
