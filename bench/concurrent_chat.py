@@ -1,7 +1,7 @@
 """Many users asking at once through the RAG chain, idle and while an ingest runs.
 
     python -m bench.concurrent_chat [--users 1 10 50] [--token-ms 20] [--ingest-mb 3]
-        [--search-type hybrid|dense|keyword|mmr] [--uri URI]
+        [--search-type hybrid|dense|keyword|mmr] [--uri URI] [--stalls]
 
 The chat model is a fake that streams at a fixed rate (its first token comes `token-ms`
 after the call), so what is measured is the app: embedding the question, searching
@@ -25,6 +25,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 
 from bench.common import bench_settings, command_line, percentile, table, versions
 from bench.corpus import generate
+from bench.loop_lag import LoopLag
 from chains.options import SearchOptions
 from chains.rag import build_rag_chain, rag_input
 from chains.retriever import PassageRetriever
@@ -88,32 +89,14 @@ async def one_user(chain: Any, question: str, options: SearchOptions) -> float:
     return first
 
 
-class LoopLag:
-    """The longest the event loop was unable to run a 5 ms ticker on time."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            self.worst = max(self.worst, time.perf_counter() - before - 0.005)
-
-    def __enter__(self) -> LoopLag:
-        self._task = asyncio.get_running_loop().create_task(self._tick())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-
-
-async def scenario(chain: Any, users: int, delay: float, options: SearchOptions) -> list[float]:
+async def scenario(
+    chain: Any, users: int, delay: float, options: SearchOptions, stalls: bool = False
+) -> list[float]:
     questions = [QUESTIONS[i % len(QUESTIONS)] + f" ({i})" for i in range(users)]
-    with LoopLag() as lag:
+    with LoopLag(sample=stalls) as lag:
         ttfts = await asyncio.gather(*(one_user(chain, q, options) for q in questions))
+    if stalls and lag.stacks:
+        print(f"where the loop stalled ({users} users):\n{lag.report()}", flush=True)
     overheads = [t - delay for t in ttfts]
     return [
         percentile(ttfts, 50) * 1000,
@@ -139,7 +122,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     rows: list[list[str]] = []
     results: dict[str, float] = {}
     for users in args.users:
-        stats = await scenario(chain, users, delay, options)
+        stats = await scenario(chain, users, delay, options, args.stalls)
         results[f"idle-{users}"] = stats[3]
         rows.append(["idle", str(users), *(f"{v:.0f}" for v in stats)])
         print(" | ".join(rows[-1]), flush=True)
@@ -156,7 +139,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     for users in args.users:
         if ingest.done():
             print("the ingest finished before this scenario; use a larger --ingest-mb")
-        stats = await scenario(chain, users, delay, options)
+        stats = await scenario(chain, users, delay, options, args.stalls)
         results[f"ingest-{users}"] = stats[3]
         rows.append(
             [f"during a {args.ingest_mb:g} MB ingest", str(users), *(f"{v:.0f}" for v in stats)]
@@ -174,6 +157,9 @@ def main() -> None:
     parser.add_argument("--token-ms", type=float, default=20.0)
     parser.add_argument("--ingest-mb", type=float, default=3.0)
     parser.add_argument("--uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
+    parser.add_argument(
+        "--stalls", action="store_true", help="print where the event loop was when it stalled"
+    )
     parser.add_argument(
         "--search-type",
         choices=["hybrid", "dense", "keyword", "mmr"],
