@@ -94,9 +94,6 @@ def build_rag_chain(
     limits = limits or ModelLimits()
 
     condense = (CONDENSE_PROMPT | chat_model | StrOutputParser()) if chat_model else None
-    # No StrOutputParser on the streamed answer: its async transform hands every token to
-    # a thread pool (langchain-core 1.8), which costs more than the token itself.
-    answer_with_model = (ANSWER_PROMPT | chat_model) if chat_model else None
 
     async def standalone_question(inputs: RagChunk, config: RunnableConfig) -> str:
         if condense is None or not inputs["history"]:
@@ -118,18 +115,21 @@ def build_rag_chain(
             empty = await retriever.searcher.count(everything) == 0
             yield EMPTY_KB_ANSWER if empty else NOTHING_FOUND_ANSWER
             return
-        if answer_with_model is None:
+        if chat_model is None:
             yield retrieval_only_answer(retrieval.passages)
             return
-        prompt_input = {
-            "passages": passages_for_prompt(retrieval.passages),
-            "history": inputs["history"],
-            "question": inputs["question"],
-        }
+        model = chat_model
+        prompt = ANSWER_PROMPT.format_messages(
+            passages=passages_for_prompt(retrieval.passages),
+            history=inputs["history"],
+            question=inputs["question"],
+        )
 
         async def tokens() -> AsyncIterator[str]:
-            assert answer_with_model is not None
-            async for message in answer_with_model.astream(prompt_input, config):
+            # The model's chunks directly: no prompt run, no sequence run, and no
+            # StrOutputParser (its async transform hands every token to a thread pool in
+            # langchain-core 1.8, which costs more than the token itself).
+            async for message in model.astream(prompt, config):
                 if token := message.text:
                     yield token
 

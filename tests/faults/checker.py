@@ -90,6 +90,11 @@ class QuestionChecker:
         """The outcomes of questions sent in [start, end)."""
         return [o for o in self.outcomes if o.started >= start and (end is None or o.started < end)]
 
+    def finished_before(self, end: float) -> list[Outcome]:
+        """The outcomes of questions answered (or failed) before `end`: the phase before a
+        fault, without the question in flight when it began."""
+        return [o for o in self.outcomes if o.started + o.seconds < end]
+
     async def wait_for_successes(
         self, count: int, *, since: float = 0.0, within: float = 30.0
     ) -> None:

@@ -70,7 +70,7 @@ async def test_model_fault_gives_the_passages_with_the_reason_then_recovers(
         openai_standin.mode = "ok"
         await checker.wait_for_successes(3, since=fault_ended, within=10)
 
-    before = checker.between(0, fault_started)
+    before = checker.finished_before(fault_started)
     assert before and all(o.answer == DEFAULT_ANSWER for o in before[-3:])
     for outcome in during:
         error = outcome.error
