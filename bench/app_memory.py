@@ -9,8 +9,9 @@ answer: imports the app (Chainlit, its hooks, the UI, accounts, ingest), opens t
 resources and the chat services as the app's start-up does (`core.resources`,
 `ui.runtime.ChatServices`), and streams one answer through the chain, from the sample
 corpus in Milvus Lite, with the OpenAI stand-in (`tests/openai_standin.py`) as the chat
-model. Its resident set size (VmRSS) is read at each step. The PyTorch runs replace only
-the embedding function. Needs the dev install (PyTorch and sentence-transformers).
+model; then, as an upload would, it ingests a generated 0.25 MB document. Its resident set
+size (VmRSS) is read at each step. The PyTorch runs replace only the embedding function.
+Needs the dev install (PyTorch and sentence-transformers).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from bench.common import command_line, table, versions
+from bench.corpus import generate
 from bench.embedding_worker import rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 QUESTION = "Can two processes open the same Milvus Lite data directory?"
-STEPS = ("imported", "opened", "answered")
+STEPS = ("imported", "opened", "answered", "ingested")
+INGEST_MB = 0.25
 
 
 class SentenceTransformerEmbeddings(Embeddings):
@@ -92,6 +95,11 @@ async def first_answer(runtime: str) -> dict[str, float]:
     if not "".join(answer).strip():
         raise RuntimeError("the first answer was empty")
     rss["answered"] = rss_mb()
+    files = generate(Path(tempfile.mkdtemp(prefix="bench-memory-upload-")), INGEST_MB)
+    outcomes = await services.ingestor.ingest_many([(p, p.name) for p in files])
+    if not all(o.ok for o in outcomes):
+        raise RuntimeError("the ingest failed")
+    rss["ingested"] = rss_mb()
     await resources.close()
     return rss
 
@@ -172,7 +180,14 @@ def main() -> None:
     print("resident memory (VmRSS, MiB, median of the runs) of one app process")
     print(
         table(
-            ["embeddings", "app imported", "resources open", "after the first answer", "runs"],
+            [
+                "embeddings",
+                "app imported",
+                "resources open",
+                "after the first answer",
+                f"after ingesting {INGEST_MB} MB",
+                "runs",
+            ],
             rows,
         )
     )
