@@ -39,11 +39,6 @@ class OnnxEmbeddings(Embeddings):
         self._tokenizer = Tokenizer.from_file(str(files.tokenizer))
         self._session = ort.InferenceSession(str(files.model), providers=["CPUExecutionProvider"])
         self.dimension: int = self._session.get_outputs()[0].shape[1]
-        # A batch of long chunks needs hundreds of MB for its attention scores, which ONNX
-        # Runtime's arena would otherwise keep for the life of the process (an app that
-        # ingested one file held ~500 MB more): give it back after each batch.
-        self._run_options = ort.RunOptions()
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = self._embed(texts).tolist()
@@ -68,5 +63,5 @@ class OnnxEmbeddings(Embeddings):
                 "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             }
-            (vectors[rows],) = self._session.run([OUTPUT_NAME], inputs, self._run_options)
+            (vectors[rows],) = self._session.run([OUTPUT_NAME], inputs)
         return vectors

@@ -108,24 +108,6 @@ async def test_async_methods_give_the_sync_vectors(embeddings: OnnxEmbeddings) -
     assert await embeddings.aembed_documents([]) == []
 
 
-def test_a_batch_of_long_texts_gives_its_working_memory_back() -> None:
-    """A batch of 16 texts of 256 tokens needs ~50 MB for each layer's attention scores;
-    ONNX Runtime's arena kept all of it (and ~500 MB after a default batch of 64)."""
-    model = OnnxEmbeddings(default_model_files(), batch_size=16)
-    model.embed_query("warm up")
-    before = _rss_mb()
-    model.embed_documents([f"{i}: {LONG_ENGLISH}" for i in range(16)])
-    assert _rss_mb() - before < 40
-
-
-def _rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    return (
-        int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-        / 1024
-    )
-
-
 def test_a_missing_export_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="bash scripts/setup.sh"):
         OnnxEmbeddings(ModelFiles(tmp_path / "nothing-here"), batch_size=8)
