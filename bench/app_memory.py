@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -29,12 +28,10 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from bench.common import command_line, table, versions
+from bench.common import ROOT, command_line, sample_store_env, table, versions
 from bench.corpus import generate
 from bench.embedding_worker import rss_mb
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
 QUESTION = "Can two processes open the same Milvus Lite data directory?"
 STEPS = ("imported", "opened", "answered", "ingested")
 INGEST_MB = 0.25
@@ -134,22 +131,9 @@ def main() -> None:
     from tests.openai_standin import OpenAIStandIn
 
     folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    env = {
-        **os.environ,
-        "EMBEDDINGS": "local",
-        "MILVUS_LITE_PATH": str(folder / "milvus.db"),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'chat.db'}",
-        "OPENAI_API_KEY": "not-needed",
-    }
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "EMBEDDING_MODEL"):
-        env.pop(name, None)
-    subprocess.run(
-        [sys.executable, "-m", "ingest", str(SAMPLE)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = sample_store_env(folder)
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'chat.db'}"
+    env["OPENAI_API_KEY"] = "not-needed"
     standin = OpenAIStandIn(word_delay=0).start()
     env["OPENAI_BASE_URL"] = standin.base_url
     results: dict[str, list[dict[str, float]]] = {r: [] for r in args.runtimes}

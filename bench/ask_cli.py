@@ -24,10 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import command_line, table, versions
+from bench.common import ROOT, command_line, sample_store_env, table, versions
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "sample"
 QUESTION = "Can two processes open the same Milvus Lite data directory?"
 
 
@@ -66,18 +64,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-ask-"))
-    env = {**os.environ, "EMBEDDINGS": "local", "MILVUS_LITE_PATH": str(folder / "milvus.db")}
-    for name in ("MILVUS_URI", "MILVUS_TOKEN", "EMBEDDING_MODEL", "OPENAI_API_KEY"):
-        env.pop(name, None)
-    env.pop("OPENAI_BASE_URL", None)
-    subprocess.run(
-        [sys.executable, "-m", "ingest", str(SAMPLE)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = sample_store_env(Path(tempfile.mkdtemp(prefix="bench-ask-")))
     standin = None
     if args.model == "standin":
         from tests.openai_standin import OpenAIStandIn
