@@ -3,8 +3,8 @@
 Starting a command imports some 2,000 modules (LangChain, pymilvus, pandas, Milvus Lite,
 ONNX Runtime) and builds long-lived objects; CPython's cyclic collector runs hundreds of
 times meanwhile (every few hundred allocations), and again over every object at exit,
-and frees next to nothing either time. For `python -m chains "..."` that was a third of
-its CPU time (bench/README.md, "The ask CLI's start-up").
+and frees next to nothing either time. For `python -m chains "..."` that was about a
+quarter of its CPU time (bench/README.md, "The ask CLI's start-up").
 
 - `hold_collection()`, first thing in a command: no collections while it starts;
 - `resume_collection()` once loaded: what is alive then stays alive (`gc.freeze` moves it
