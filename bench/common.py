@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
+import os
 import platform
 import shlex
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
 
 
 def command_line() -> str:
@@ -101,3 +106,17 @@ def bench_settings(uri: str | None, lite_dir: Path | None = None) -> Settings:
     return Settings(
         _env_file=None, milvus_uri=uri, milvus_lite_path=base / "milvus.db", embeddings="local"
     )
+
+
+def sample_store_env(folder: Path) -> dict[str, str]:
+    """The environment for the app's commands on a new Milvus Lite store in `folder` that
+    holds the sample corpus: local embeddings, no chat model. The corpus is ingested by
+    `python -m ingest` in its own process (Milvus Lite's lock lasts as long as a process)."""
+    env = {**os.environ, "EMBEDDINGS": "local", "MILVUS_LITE_PATH": str(folder / "milvus.db")}
+    for name in ("MILVUS_URI", "MILVUS_TOKEN", "EMBEDDING_MODEL"):
+        env.pop(name, None)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        env.pop(name, None)
+    ingest = [sys.executable, "-m", "ingest", str(SAMPLE)]
+    subprocess.run(ingest, cwd=ROOT, env=env, check=True, capture_output=True)
+    return env

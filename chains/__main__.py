@@ -1,5 +1,11 @@
 import sys
 
-from chains.cli import main
+from core.process_gc import freeze_for_exit, hold_collection
 
-sys.exit(main())
+hold_collection()  # until the models and the store are open (chains.cli.ask_many)
+
+from chains.cli import main  # noqa: E402
+
+code = main()
+freeze_for_exit()
+sys.exit(code)

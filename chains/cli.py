@@ -86,6 +86,7 @@ async def ask_many(
     from chains.model_budget import ModelLimits
     from chains.rag import build_rag_chain
     from chains.retriever import PassageRetriever
+    from core.process_gc import resume_collection
     from core.resources import opened
 
     async with opened(settings) as resources:
@@ -94,6 +95,7 @@ async def ask_many(
             resources.chat_model,
             ModelLimits.from_settings(settings),
         )
+        resume_collection()  # held while starting (chains/__main__.py)
         for question in questions:
             yield await _answer(chain, question, options)
 

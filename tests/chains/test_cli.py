@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,8 @@ import pytest
 from chains.cli import EXIT_ERROR, EXIT_OK, main
 from ingest.cli import main as ingest_main
 
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample"
 
 
 @pytest.fixture
@@ -120,3 +124,61 @@ def test_a_bad_questions_file_is_reported(
         assert error in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ask("a question", "--questions", str(bad))
+
+
+# Stacks a question asked from the terminal has no use for: PyTorch (the embeddings run in
+# ONNX Runtime), the web app, the chat history's database, the document parsers, and (with
+# no model configured) the OpenAI client.
+NOT_ON_THE_QUESTION_PATH = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "chainlit",
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "trafilatura",
+    "pypdf",
+    "openai",
+    "langchain_openai",
+)
+PROBE = """
+import atexit, gc, json, runpy, sys
+
+def report():
+    loaded = {name.split(".")[0] for name in sys.modules}
+    heavy = sorted(loaded & set(sys.argv[1].split(",")))
+    state = {"collecting": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}
+    print(json.dumps({"loaded": heavy, **state}), file=sys.stderr)
+
+atexit.register(report)
+sys.argv = ["chains", *sys.argv[2:]]
+runpy.run_module("chains", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.integration
+def test_a_question_from_the_terminal_loads_only_the_question_path(tmp_path: Path) -> None:
+    """A fresh `python -m chains "..."` (retrieval only) imports none of the stacks above;
+    garbage collection, held while it started, is on again once it answers, and what it
+    loaded is out of the collector's sight (`core.process_gc`)."""
+    env = {**os.environ, "EMBEDDINGS": "local", "MILVUS_LITE_PATH": str(tmp_path / "kb.db")}
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MILVUS_URI"):
+        env.pop(name, None)
+    # In another process: Milvus Lite's lock on the data lasts as long as the process.
+    ingest = [sys.executable, "-m", "ingest", str(SAMPLE)]
+    subprocess.run(ingest, cwd=ROOT, env=env, capture_output=True, check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, ",".join(NOT_ON_THE_QUESTION_PATH), "What is MMR?", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == EXIT_OK, done.stderr
+    answer = json.loads(done.stdout)
+    assert "No language model is configured" in answer["answer"] and answer["sources"]
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report == {"loaded": [], "collecting": True, "frozen": True}
