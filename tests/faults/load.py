@@ -399,13 +399,13 @@ def check_store(uri: str, expected: dict[DocumentKey, bytes], report: LoadReport
     for row in rows:
         documents[DocumentKey(str(row["owner"]), str(row["source"]))].append(row)
     for document, stored in sorted(documents.items(), key=lambda d: (d[0].owner, d[0].source)):
-        problems += _document_problems(document, stored, expected.get(document))
+        problems += document_problems(document, stored, expected.get(document))
     problems += [f"{d} is missing from the store" for d in expected if d not in documents]
     report.documents = len(documents)
     report.chunks = len(rows)
 
 
-def _document_problems(
+def document_problems(
     document: DocumentKey, rows: list[dict[str, Any]], data: bytes | None
 ) -> list[str]:
     name = f"{document.owner}/{document.source}"

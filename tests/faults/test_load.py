@@ -4,15 +4,23 @@ module for the few-minute version)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.faults.load import LoadConfig, run_load
+from core.knowledge import DocumentKey
+from tests.faults.load import (
+    LoadConfig,
+    document_problems,
+    expected_ids,
+    run_load,
+    text_document,
+)
 
-pytestmark = pytest.mark.e2e
 
-
+@pytest.mark.e2e
 async def test_fifty_users_asking_while_documents_are_added(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -25,3 +33,31 @@ async def test_fifty_users_asking_while_documents_are_added(
     assert len(report.socket_uploads) >= config.uploaders
     assert len(report.browser_uploads) >= config.browsers
     assert report.chunks > 0
+
+
+def _rows(document: DocumentKey, data: bytes) -> list[dict[str, Any]]:
+    """The rows an ingest of `data` stores for `document`."""
+    file_hash, ids = expected_ids(document, data)
+    return [
+        {"pk": pk, "file_hash": file_hash, "chunk": n, "chunks": len(ids), "text": f"t{n}"}
+        for n, pk in enumerate(ids)
+    ]
+
+
+def test_the_store_check_sees_partial_duplicated_stale_and_stray_documents() -> None:
+    """The check the load test ends with fails on each way a document can go wrong."""
+    document = DocumentKey("load-00", "a.txt")
+    data = text_document(random.Random(1), "a.txt", 12)
+    new = text_document(random.Random(2), "a.txt", 12)
+    rows = _rows(document, data)
+    assert len(rows) > 2
+    assert document_problems(document, rows, data) == []
+    partial = document_problems(document, rows[:-1], data)
+    assert partial and "declared" in partial[0]
+    twice = [*rows, {**rows[0], "pk": "other"}]
+    assert any("chunks" in p for p in document_problems(document, twice, data))
+    assert any("twice" in p for p in document_problems(document, twice, data))
+    assert any("older version" in p for p in document_problems(document, rows, new))
+    mixed = [*rows, *_rows(document, new)]
+    assert "2 versions" in document_problems(document, mixed, new)[0]
+    assert any("never ingested" in p for p in document_problems(document, rows, None))
