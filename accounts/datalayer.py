@@ -8,8 +8,8 @@
   held up (SQLite busy with another write), the empty first write used to land last and
   erase the step's output.
 - It shares the `Database`'s engine, so the app holds one pool and migrations and
-  Chainlit's queries see the same database; on SQLite its queries take turns with the
-  `Database`'s writes (`Database.turn`), or under load they failed and were dropped.
+  Chainlit's queries see the same database; on SQLite its writes take turns with the
+  `Database`'s (`Database.turn`), or under load they failed and were dropped.
 """
 
 from __future__ import annotations
@@ -52,5 +52,7 @@ class ChatDataLayer(SQLAlchemyDataLayer):
         self, query: str, parameters: dict[str, Any]
     ) -> list[dict[str, Any]] | int | None:
         bound = {key: self._bindable(value) for key, value in parameters.items()}
-        async with self._database.turn():  # SQLite: one query at a time (`Database.turn`)
+        if query.lstrip().upper().startswith("SELECT"):  # reads never wait for writers
+            return await super().execute_sql(query, bound)
+        async with self._database.turn():  # SQLite: one write at a time (`Database.turn`)
             return await super().execute_sql(query, bound)
