@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +56,6 @@ from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOT, _app_env
 from tests.e2e.conftest import stop_apps as stop_app
 from tests.faults.load_clients import BrowserUpload, ChatClient, Outcome, browser_uploads, judge
 from tests.lite_server import LiteServer
-from tests.openai_standin import OpenAIStandIn
 
 QUESTIONS = (
     "What is retrieval-augmented generation?",
@@ -145,7 +145,7 @@ class LoadReport:
             found.append("no ingest ran")
         if self.config.browsers and not self.browser_uploads:
             found.append("no browser upload was made")
-        if not any(o.verdict == "answered" for o in self.outcomes):
+        if not any(o.verdict == "answered" for o in self.outcomes):  # by the model
             found.append("no question was answered")
         found += self.store_problems
         found += [f"a load task failed: {crash[:500]}" for crash in self.crashes]
@@ -169,7 +169,10 @@ class LoadReport:
                 f"{len(self.opens)}, {_pct(self.opens, 50)} / {_pct(self.opens, 95)}",
             ),
             ("questions asked", str(len(self.outcomes))),
-            ("answered", str(verdicts["answered"])),
+            (
+                "answered (by the model / passages only)",
+                f"{verdicts['answered']} / {verdicts['passages only']}",
+            ),
             ("clear errors", str(verdicts["error"])),
             ("no reply / hung", f"{verdicts['no reply']} / {verdicts['hung']}"),
             ("answer time p50 / p95 (s)", f"{_pct(answered, 50)} / {_pct(answered, 95)}"),
@@ -256,6 +259,26 @@ async def add_users(database_url: str, names: list[str]) -> None:
         await database.close()
 
 
+def start_model(port: int) -> subprocess.Popen[bytes]:
+    """The OpenAI stand-in in a process of its own: in this one, busy with the users, it
+    would answer late and the app would rightly call the model unreachable."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.openai_standin", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the OpenAI stand-in did not start in 30 s")
+
+
 async def sample_memory(pid: int, samples: list[float], stop: asyncio.Event) -> None:
     """The resident memory of the app and its children, every half second."""
     root = psutil.Process(pid)
@@ -315,7 +338,8 @@ async def ask_loop(
                 try:
                     files = [await client.upload(upload[0], upload[1])]
                 except Exception as exc:
-                    report.socket_uploads.append((user, upload[0], False, f"upload: {exc}"))
+                    detail = f"upload: {type(exc).__name__}: {exc}"
+                    report.socket_uploads.append((user, upload[0], False, detail))
                     upload = None
             turn = await client.say(question, config.question_timeout, files)
             outcome = judge(user, turn)
@@ -445,7 +469,8 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
     """Start everything in `workdir`, run the load for `config.duration`, check, stop."""
     report = LoadReport(config)
     lite = LiteServer(workdir / "lite.db", free_port())
-    standin = OpenAIStandIn(word_delay=0.02)
+    model_port = free_port()
+    model: subprocess.Popen[bytes] | None = None
     processes: list[subprocess.Popen[str]] = []
     users = [f"load-{n:02d}" for n in range(config.users)]
     pages = [f"page-{n}" for n in range(config.browsers)]
@@ -455,11 +480,11 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
     begun = time.monotonic()
     try:
         await asyncio.to_thread(lite.start)
-        standin.start()
+        model = await asyncio.to_thread(start_model, model_port)
         await add_users(f"sqlite+aiosqlite:///{workdir / 'chat.db'}", users + pages)
         app_env: dict[str, str] = {
             "MILVUS_URI": lite.uri,
-            "OPENAI_BASE_URL": standin.base_url,
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
             "OPENAI_API_KEY": "sk-standin",
             # Each user waits for an answer and pauses: far under these; the abuse limits
             # have their own tests and must not turn the load into refusals.
@@ -514,7 +539,9 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
         if sampler is not None:
             await asyncio.gather(sampler, return_exceptions=True)
         await asyncio.to_thread(stop_app, processes)
-        standin.stop()
+        if model is not None:
+            model.kill()
+            model.wait()
         lite.kill()
     return report
 

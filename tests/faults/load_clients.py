@@ -27,10 +27,11 @@ from playwright.async_api import Browser, expect
 
 from tests.e2e.conftest import PASSWORD
 
-Verdict = Literal["answered", "error", "no reply", "hung"]
+Verdict = Literal["answered", "passages only", "error", "no reply", "hung"]
 WELCOME = re.compile(r"The knowledge base (holds|is \*\*empty)")
 UPLOAD_REPORT = "to the knowledge base**"
 WAITING = "Waiting for the language model"
+MODEL_FAILED = "The language model could not answer"
 
 
 @dataclass
@@ -195,14 +196,16 @@ class ChatClient:
 
 
 def judge(user: str, turn: Turn) -> Outcome:
-    """An answer, a clear error, or neither (nothing said, or no end within the deadline)."""
+    """An answer (from the model, or the passages with the reason the model failed), a
+    clear error, or neither (nothing said, or no end within the deadline)."""
     seconds = time.monotonic() - turn.sent_at
     if not turn.ended.is_set():
         return Outcome(user, "hung", seconds, _last_words(turn))
     if errors := [e for e in turn.errors() if e.strip()]:
         return Outcome(user, "error", seconds, errors[0][:200])
     if answers := turn.answers():
-        return Outcome(user, "answered", seconds, answers[-1][:200])
+        verdict: Verdict = "passages only" if MODEL_FAILED in answers[-1] else "answered"
+        return Outcome(user, verdict, seconds, answers[-1][:200])
     return Outcome(user, "no reply", seconds, _last_words(turn))
 
 
@@ -237,17 +240,18 @@ async def browser_uploads(
     yields `(name, data, expected_chunks)`; each must be reported added with that count."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     results: list[BrowserUpload] = []
+    waiting = wait_seconds * 1000  # for each step (Playwright's expect waits 5 s)
     try:
         signed_in = await context.request.post(
             f"{url}/login",
             form={"username": user, "password": PASSWORD},
-            timeout=wait_seconds * 1000,
+            timeout=waiting,
         )
         assert signed_in.ok, await signed_in.text()
         page = await context.new_page()
-        page.set_default_timeout(wait_seconds * 1000)
+        page.set_default_timeout(waiting)
         await page.goto(url)
-        await expect(page.locator("#chat-input")).to_be_visible(timeout=wait_seconds * 1000)
+        await expect(page.locator("#chat-input")).to_be_visible(timeout=waiting)
         while not results or time.monotonic() < stop_at:  # one upload at least
             name, data, chunks = next(files)
             path = folder / name
@@ -256,14 +260,15 @@ async def browser_uploads(
             detail = ""
             try:
                 await page.set_input_files("#upload-button-input", str(path))
-                await expect(page.locator("#attachments")).to_contain_text(name)
-                await expect(page.locator("#chat-submit")).to_be_enabled()
+                await expect(page.locator("#attachments")).to_contain_text(name, timeout=waiting)
+                # enabled once the upload is done
+                await expect(page.locator("#chat-submit")).to_be_enabled(timeout=waiting)
                 await page.locator("#chat-submit").click()
                 report = page.locator("[data-step-type='assistant_message']", has_text=name)
                 await expect(report.last).to_contain_text(
-                    f"{name}: added, {chunks} chunks", timeout=wait_seconds * 1000
+                    f"{name}: added, {chunks} chunks", timeout=waiting
                 )
-                await expect(page.locator("#stop-button")).to_have_count(0)
+                await expect(page.locator("#stop-button")).to_have_count(0, timeout=waiting)
                 acknowledged = True
             except Exception as exc:  # a timeout or a failed expectation: recorded
                 acknowledged = False
