@@ -61,20 +61,24 @@ def _app_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def launch_app(
-    tmp_path: Path, processes: list[subprocess.Popen[str]], *, seed: bool = True, **extra_env: str
-) -> str:
-    """Seed the sample corpus and `USERS` into `tmp_path` (unless `seed` is false), start
-    the app (added to `processes`) and return its URL once it is healthy."""
+def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
+    """Seed the sample corpus into `tmp_path`, start the app (added to `processes`) and
+    return its URL once it is healthy."""
     env = _app_env(tmp_path, extra_env)
-    if seed:
-        seeded = _run_module(env, "ingest", "data/sample", timeout=300)
-        assert seeded.returncode == 0, seeded.stdout + seeded.stderr
-    for user in USERS if seed else ():
+    seeded = _run_module(env, "ingest", "data/sample", timeout=300)
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    for user in USERS:
         if (tmp_path / "chat.db").exists() and user in _users(env):
             continue
         added = _run_module(env, "accounts", "add", user, stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stdout + added.stderr
+    return serve_app(tmp_path, processes, **extra_env)
+
+
+def serve_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
+    """Start the app on `tmp_path` as it is, nothing seeded (added to `processes`), and
+    return its URL once it is healthy."""
+    env = _app_env(tmp_path, extra_env)
     port = free_port()
     log = (tmp_path / f"app-{port}.log").open("w")
     process = subprocess.Popen(

@@ -52,7 +52,7 @@ from core.settings import Settings
 from ingest.chunking import Origin, chunk_id, content_hash, ingest_version, split_pages
 from ingest.loaders import load_bytes
 from tests.conftest import free_port
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOT, _app_env, launch_app
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, ROOT, _app_env, serve_app
 from tests.e2e.conftest import stop_apps as stop_app
 from tests.faults.load_clients import BrowserUpload, ChatClient, Outcome, browser_uploads, judge
 from tests.lite_server import LiteServer
@@ -491,7 +491,7 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
             "MESSAGES_PER_MINUTE": "600",
             "MODEL_REQUESTS_PER_MINUTE": "1200",
         }
-        url = await asyncio.to_thread(launch_app, workdir, processes, seed=False, **app_env)
+        url = await asyncio.to_thread(serve_app, workdir, processes, **app_env)
         sampler = asyncio.create_task(sample_memory(processes[0].pid, report.rss_mb, stop_sampling))
         started = time.monotonic()
         report.startup = started - begun
