@@ -28,7 +28,6 @@ import asyncio
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,13 +39,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, async_playwright
 from pydantic import SecretStr
 from pymilvus import MilvusClient
 
 from accounts.database import Database
 from accounts.service import Accounts
-from bench.common import command_line
+from bench.common import command_line, percentile
 from core.knowledge import LIBRARY_OWNER, DocumentKey
 from core.settings import Settings
 from ingest.chunking import Origin, chunk_id, content_hash, ingest_version, split_pages
@@ -190,11 +189,7 @@ class LoadReport:
 
 
 def _pct(values: list[float], pct: int) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.quantiles(values, n=100, method='inclusive')[pct - 1]:.2f}"
+    return f"{percentile(values, pct):.2f}" if values else "-"
 
 
 def _ingest_summary(runs: list[IngestRun]) -> str:
@@ -547,7 +542,7 @@ async def run_load(config: LoadConfig, workdir: Path) -> LoadReport:
 
 
 async def _browse(
-    browser: Any,
+    browser: Browser,
     url: str,
     user: str,
     rng: random.Random,
@@ -581,14 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-mb", type=float, default=defaults.max_rss_mb)
     parser.add_argument("--workdir", type=Path, help="a new folder to run in, kept afterwards")
     args = parser.parse_args(argv)
-    config = LoadConfig(
-        duration=args.duration,
-        users=args.users,
-        browsers=args.browsers,
-        uploaders=args.uploaders,
-        question_timeout=args.question_timeout,
-        max_rss_mb=args.max_rss_mb,
-    )
+    config = LoadConfig(**{k: v for k, v in vars(args).items() if k != "workdir"})
     os.environ.pop("CI", None)
     if args.workdir is not None:  # kept, with the app's log, for a look afterwards
         args.workdir.mkdir(parents=True)
