@@ -255,3 +255,23 @@ async def _hold_the_database(database: Database, seconds: float) -> None:
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await asyncio.sleep(seconds)
         await connection.commit()
+
+
+async def test_reads_do_not_wait_for_queued_writes(
+    database: Database, accounts: Accounts, chainlit_events: RecordingEmitter
+) -> None:
+    """A sign-in looks its user up while answers are being written: on SQLite the lookup
+    skips the write queue (`Database.turn`), and the write-ahead log lets it read while a
+    write is open, so sign-ins did not time out behind 50 users' answers."""
+    layer = ChatDataLayer(database)
+    await user(layer, accounts, "ada")
+    async with database.turn(), database.engine.connect() as writer:
+        if database.dialect == "sqlite":
+            await writer.exec_driver_sql("BEGIN IMMEDIATE")
+            mode = await writer.exec_driver_sql("PRAGMA journal_mode")
+            assert mode.scalar() == "wal"
+        await writer.exec_driver_sql("UPDATE users SET metadata = '{}' WHERE identifier = 'ada'")
+        async with asyncio.timeout(5):
+            found = await layer.get_user("ada")
+        await writer.rollback()
+    assert found is not None and found.identifier == "ada"
