@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,7 @@ from accounts.schema import feedbacks, steps, threads, users
 from core.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_SECONDS = 30.0
 
 
 class UserExists(ValueError):
@@ -75,12 +77,28 @@ def _json(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """Write-ahead logging: readers never wait for the writer, and a commit is one
+    append without an fsync (`synchronous=NORMAL`: a killed app loses nothing; a power
+    cut may lose the last commits). With the default journal every commit waited for the
+    disk, and 50 users answering at once wrote faster than SQLite could commit."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class Database:
     """The chat-history database (SQLite through aiosqlite, or PostgreSQL through asyncpg)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer. Writers of this process queue here, in order, instead of
+        # on SQLite's lock, whose busy handler polls (sleeping up to 100 ms a turn) while
+        # each waiter holds a pooled connection: with 50 users answering at once the pool
+        # ran dry and writes failed, which Chainlit's data layer drops with a warning.
+        self._turn = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -92,7 +110,14 @@ class Database:
         url = sa.make_url(settings.database_url.get_secret_value())
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        database = cls(_create_engine(url, pool_pre_ping=True))
+        sqlite = url.get_backend_name() == "sqlite"
+        # Another process (the accounts CLI) may hold SQLite's lock for a while: wait for
+        # it (the default gives up after 5 s).
+        options = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}} if sqlite else {}
+        engine = _create_engine(url, pool_pre_ping=True, **options)
+        if sqlite:
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        database = cls(engine)
         try:
             await database.migrate()
         except BaseException:
@@ -113,8 +138,18 @@ class Database:
             await connection.execute(sa.text("SELECT 1"))
 
     @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """This process's turn to write to SQLite (one at a time, first come first served);
+        nothing to wait for on PostgreSQL. Not reentrant."""
+        if self._turn is None:
+            yield
+            return
+        async with self._turn:
+            yield
+
+    @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
+        async with self.turn(), self.engine.begin() as connection:
             yield connection
 
     # Users

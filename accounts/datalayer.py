@@ -8,7 +8,8 @@
   held up (SQLite busy with another write), the empty first write used to land last and
   erase the step's output.
 - It shares the `Database`'s engine, so the app holds one pool and migrations and
-  Chainlit's queries see the same database.
+  Chainlit's queries see the same database; on SQLite its writes take turns with the
+  `Database`'s (`Database.turn`), or under load they failed and were dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ChatDataLayer(SQLAlchemyDataLayer):
         super().__init__(conninfo="sqlite+aiosqlite://")
         self.engine = database.engine
         self.async_session = database.sessions
+        self._database = database
         self._lists_as_json = database.dialect == "sqlite"
         # One lock per step being written: its waiters are woken first come, first
         # served, and tasks start in the order they were created.
@@ -50,4 +52,7 @@ class ChatDataLayer(SQLAlchemyDataLayer):
         self, query: str, parameters: dict[str, Any]
     ) -> list[dict[str, Any]] | int | None:
         bound = {key: self._bindable(value) for key, value in parameters.items()}
-        return await super().execute_sql(query, bound)
+        if query.lstrip().upper().startswith("SELECT"):  # reads never wait for writers
+            return await super().execute_sql(query, bound)
+        async with self._database.turn():  # SQLite: one write at a time (`Database.turn`)
+            return await super().execute_sql(query, bound)

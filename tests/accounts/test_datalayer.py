@@ -218,3 +218,60 @@ async def test_a_step_updated_at_once_after_it_is_sent_keeps_its_update(
     assert thread is not None
     [stored] = [s for s in thread["steps"] if s["id"] == step["id"]]
     assert stored["output"] == "Found 4 passages"
+
+
+async def test_many_chats_writing_at_once_lose_no_step(
+    database: Database, accounts: Accounts, chainlit_events: RecordingEmitter
+) -> None:
+    """Many users answering at once (the load test): each answer's steps are written by
+    fire-and-forget tasks that all want SQLite's one writer. Chainlit's data layer drops a
+    write that fails (a warning in the log); none may fail for waiting its turn, even
+    while another process holds the database for longer than SQLite's busy timeout."""
+    layer = ChatDataLayer(database)
+    owner = await user(layer, accounts, "ada")
+    threads = [await chat(layer, owner) for _ in range(20)]
+    steps = [
+        {**Message(content=f"answer {n}", type="assistant_message").to_dict(), "threadId": t}
+        for t in threads
+        for n in range(5)
+    ]
+    # SQLite's lock held by another process, longer than its default busy timeout (5 s)
+    held = 6.0 if database.dialect == "sqlite" else 0.0
+    blocker = asyncio.create_task(_hold_the_database(database, seconds=held))
+    await asyncio.sleep(0.2)
+    await asyncio.gather(*(layer.create_step(s) for s in steps))
+    await blocker
+
+    async with database.engine.connect() as connection:
+        stored = (await connection.exec_driver_sql("SELECT count(*) FROM steps")).scalar()
+    assert stored == len(steps)
+
+
+async def _hold_the_database(database: Database, seconds: float) -> None:
+    """Another writer holding SQLite's write lock for `seconds` (nothing for 0)."""
+    if not seconds:
+        return
+    async with database.engine.connect() as connection:
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+        await asyncio.sleep(seconds)
+        await connection.commit()
+
+
+async def test_reads_do_not_wait_for_queued_writes(
+    database: Database, accounts: Accounts, chainlit_events: RecordingEmitter
+) -> None:
+    """A sign-in looks its user up while answers are being written: on SQLite the lookup
+    skips the write queue (`Database.turn`), and the write-ahead log lets it read while a
+    write is open, so sign-ins did not time out behind 50 users' answers."""
+    layer = ChatDataLayer(database)
+    await user(layer, accounts, "ada")
+    async with database.turn(), database.engine.connect() as writer:
+        if database.dialect == "sqlite":
+            await writer.exec_driver_sql("BEGIN IMMEDIATE")
+            mode = await writer.exec_driver_sql("PRAGMA journal_mode")
+            assert mode.scalar() == "wal"
+        await writer.exec_driver_sql("UPDATE users SET metadata = '{}' WHERE identifier = 'ada'")
+        async with asyncio.timeout(5):
+            found = await layer.get_user("ada")
+        await writer.rollback()
+    assert found is not None and found.identifier == "ada"

@@ -72,6 +72,13 @@ def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_e
             continue
         added = _run_module(env, "accounts", "add", user, stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stdout + added.stderr
+    return serve_app(tmp_path, processes, **extra_env)
+
+
+def serve_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
+    """Start the app on `tmp_path` as it is, nothing seeded (added to `processes`), and
+    return its URL once it is healthy."""
+    env = _app_env(tmp_path, extra_env)
     port = free_port()
     log = (tmp_path / f"app-{port}.log").open("w")
     process = subprocess.Popen(
