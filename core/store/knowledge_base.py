@@ -238,10 +238,16 @@ class MilvusKnowledgeBase:
         write (the atomic switch), then delete the others' chunks."""
         mine = document_filter(document)
         stored = await self._count(mine & MilvusFilter.equals("file_hash", file_hash))
-        if stored != chunks:
+        if stored < chunks:
             raise StoreWriteFailed(
                 f"only {stored} of its {chunks} chunks are in the knowledge base (another "
                 "process removed or replaced it meanwhile); nothing was changed"
+            )
+        if stored > chunks:
+            raise StoreWriteFailed(
+                f"{stored} chunks of it are in the knowledge base where {chunks} were "
+                "written (another process wrote the same version meanwhile); nothing was "
+                "changed"
             )
         snapshot = await self._read_ledger()
         state = snapshot.state_of(document)

@@ -283,6 +283,8 @@ class KnowledgeBaseSuite:
         assert {h.file_hash for h in hits} == {"old"}
         with pytest.raises(StoreWriteFailed, match="only 2 of its 3 chunks"):
             await kb.commit_version(doc, "new", 3)
+        with pytest.raises(StoreWriteFailed, match="2 chunks of it are in the knowledge base"):
+            await kb.commit_version(doc, "new", 1)  # more than written: another writer's
         assert await visible_versions(kb, owner) == {"old"}
         # Removing the document takes what is visible and leaves a write in progress.
         assert await kb.remove_document("p.txt", mine) == 1
