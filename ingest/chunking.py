@@ -12,7 +12,6 @@ found and rebuilt (`python -m ingest --reindex`).
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 from langchain_core.documents import Document
@@ -22,7 +21,7 @@ from core.knowledge import INGEST_VERSION_FIELD, ChunkRecord, DocumentKey, Metad
 from ingest.html_extraction import EXTRACTOR
 from ingest.sections import SEPARATOR, first_heading, split_sections
 
-CHUNKER = "sections-2"
+CHUNKER = "sections-1"
 STRUCTURED_KINDS = frozenset({"html", "markdown"})
 
 
@@ -31,7 +30,7 @@ def ingest_version(chunk_size: int, chunk_overlap: int) -> str:
     document with another version is stale.
 
     >>> ingest_version(1000, 150)
-    'trafilatura-2+sections-2+1000/150'
+    'trafilatura-2+sections-1+1000/150'
     """
     return f"{EXTRACTOR}+{CHUNKER}+{chunk_size}/{chunk_overlap}"
 
@@ -53,28 +52,6 @@ def chunk_id(document: DocumentKey, file_hash: str, index: int) -> str:
     """
     key = f"{document.owner}\n{document.source}\n{file_hash}\n{index}"
     return hashlib.sha256(key.encode()).hexdigest()[:40]
-
-
-# Within a section: paragraphs, code blocks, then sentence ends (a line or a space after
-# ".:!?"), and only then any line break. Extracted pages keep their source's hard line
-# wraps, so splitting on any line break first cut chunks mid-sentence.
-_SECTION_SEPARATORS = ["\n\n", "\n(?=```)", r"(?<=[.:!?])\n", r"(?<=[.:!?]) ", "\n", " ", ""]
-# How extracted definition lists (`<dt>` / `<dd>`: a reference's functions, classes,
-# options) look in the Markdown: an empty item, the term's line, its definition as an item.
-_DEFINITION_TERM = re.compile(r"^-[ \t]*\n([^\n]+)\n(?=- )", re.MULTILINE)
-
-
-def _section_splitter(
-    kind: str, chunk_size: int, chunk_overlap: int
-) -> RecursiveCharacterTextSplitter:
-    return RecursiveCharacterTextSplitter(
-        separators=_SECTION_SEPARATORS,
-        is_separator_regex=True,
-        keep_separator="end",
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        add_start_index=True,
-    )
 
 
 def make_splitter(kind: str, chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
@@ -139,36 +116,18 @@ def _section_pieces(
     page: Document, kind: str, chunk_size: int, chunk_overlap: int
 ) -> list[tuple[str, dict[str, object]]]:
     """A structured page's chunks, each led by its heading path (counted in the size
-    unless the path is over half of it), with its metadata. A chunk that continues a
-    definition (a function's or class's entry in a reference) also names the definition's
-    term in its lead line, which the headings above it do not."""
+    unless the path is over half of it), with its metadata."""
     title = str(page.metadata.get("title") or first_heading(page.page_content) or "")
     pieces: list[tuple[str, dict[str, object]]] = []
     for section in split_sections(page.page_content, title=title):
         heading = section.heading(title)
         metadata = {**page.metadata, "title": title, "section": SEPARATOR.join(section.path)}
-        terms = [(m.start(1), _plain(m.group(1))) for m in _DEFINITION_TERM.finditer(section.text)]
-        lead_size = len(heading) + max((len(SEPARATOR) + len(t) for _, t in terms), default=0)
-        body_size = max(chunk_size - lead_size - 2, chunk_size // 2)
-        splitter = _section_splitter(kind, body_size, min(chunk_overlap, body_size // 2))
-        for doc in splitter.create_documents([section.text]):
-            piece = doc.page_content
-            if not piece.strip():
-                continue
-            start = int(doc.metadata["start_index"])
-            term = next((t for at, t in reversed(terms) if at < start), None)
-            lead = SEPARATOR.join(part for part in (heading, term) if part)
-            pieces.append((f"{lead}\n\n{piece}" if lead else piece, metadata))
+        body_size = max(chunk_size - len(heading) - 2, chunk_size // 2)
+        splitter = make_splitter(kind, body_size, min(chunk_overlap, body_size // 2))
+        for piece in splitter.split_text(section.text):
+            if piece.strip():
+                pieces.append((f"{heading}\n\n{piece}" if heading else piece, metadata))
     return pieces
-
-
-def _plain(term: str) -> str:
-    """A definition's term without its parameters or Markdown emphasis.
-
-    >>> _plain("@functools.lru_cache(*maxsize=128*, *typed=False*)"), _plain("*class* io.StringIO")
-    ('@functools.lru_cache', 'class io.StringIO')
-    """
-    return term.split("(", 1)[0].replace("*", "").strip()[:100]
 
 
 def _page(metadata: dict[str, object]) -> int | None:
