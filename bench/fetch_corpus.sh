@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Fetch the retrieval benchmark's corpus: 60 pages of the Python 3.11 standard-library
+# Fetch a retrieval benchmark corpus: pages of the Python 3.11 standard-library
 # reference, as Debian ships them (python3.11-doc), into a folder outside the repository.
 # Nobody on this project wrote them; they are never committed.
-# Usage: bash bench/fetch_corpus.sh [DEST]   (default: /tmp/rag-bench-corpus)
+# Usage: bash bench/fetch_corpus.sh [DEST] [SET]
+#   SET pydocs (default, DEST /tmp/rag-bench-corpus): the 61 pages of golden_pydocs.jsonl
+#   SET pydocs2 (DEST /tmp/rag-bench-corpus2): 38 other pages, for golden_pydocs2.jsonl
 set -euo pipefail
 
-dest="${1:-/tmp/rag-bench-corpus}"
+set_name="${2:-pydocs}"
 package="python3.11-doc"
-pages=(
+pydocs=(
   argparse asyncio-api-index asyncio-dev asyncio-eventloop asyncio-exceptions
   asyncio-extending asyncio-future asyncio-llapi-index asyncio-platforms asyncio-policy
   asyncio-protocol asyncio-queue asyncio-runner asyncio-stream asyncio-subprocess
@@ -17,6 +19,17 @@ pages=(
   shlex shutil signal sqlite3 statistics string subprocess tarfile tempfile textwrap
   threading time uuid zipfile zoneinfo
 )
+pydocs2=(
+  abc array atexit bz2 calendar cmath contextvars copyreg dbm decimal filecmp fileinput
+  fractions getopt graphlib hmac html.parser inspect io ipaddress lzma marshal math mimetypes
+  numbers operator pickle shelve stat struct timeit tomllib traceback types urllib.parse
+  warnings weakref zlib
+)
+case "$set_name" in
+  pydocs) pages=("${pydocs[@]}"); dest="${1:-/tmp/rag-bench-corpus}" ;;
+  pydocs2) pages=("${pydocs2[@]}"); dest="${1:-/tmp/rag-bench-corpus2}" ;;
+  *) echo "unknown set $set_name (pydocs or pydocs2)" >&2; exit 2 ;;
+esac
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -39,7 +39,7 @@ class SearchOptions(BaseModel):
     search_type: SearchMode = "hybrid"
     k: int = Field(default=4, ge=1, le=20)
     fetch_k: int = Field(default=20, ge=1, le=100)
-    lambda_mult: float = Field(default=0.5, ge=0.0, le=1.0)
+    lambda_mult: float = Field(default=0.7, ge=0.0, le=1.0)  # bench/README.md: 0.5 lost passages
     keyword_weight: float = Field(default=KEYWORD_WEIGHT, ge=0.0, le=5.0)
     sources: tuple[str, ...] = ()
     scope: Scope = "all"  # "chat": this chat's uploads; "library": the shared library

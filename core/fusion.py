@@ -23,9 +23,9 @@ RRF_K = 60  # the usual constant: ranks deep in a list count little
 
 
 def reciprocal_rank_fusion(
-    routes: Mapping[Route, Sequence[Hit]], *, keyword_weight: float
+    routes: Mapping[Route, Sequence[Hit]], *, keyword_weight: float, rrf_k: int = RRF_K
 ) -> list[Hit]:
-    """Hits of all routes, best first by sum(weight / (RRF_K + rank)); each carries its
+    """Hits of all routes, best first by sum(weight / (rrf_k + rank)); each carries its
     fused score and its rank in every route that found it."""
     weights: dict[Route, float] = {"dense": 1.0, "keyword": keyword_weight}
     scores: dict[str, float] = {}
@@ -33,7 +33,7 @@ def reciprocal_rank_fusion(
     first: dict[str, Hit] = {}
     for route, hits in routes.items():
         for rank, hit in enumerate(hits, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + weights[route] / (RRF_K + rank)
+            scores[hit.id] = scores.get(hit.id, 0.0) + weights[route] / (rrf_k + rank)
             ranks.setdefault(hit.id, {})[route] = rank
             first.setdefault(hit.id, hit)
     # On a tie the dense route's better rank wins (it degrades more gracefully).
@@ -54,16 +54,55 @@ def diverse(
     *,
     k: int,
     lambda_mult: float,
+    fused_relevance: bool = True,
 ) -> list[Hit]:
     """MMR over `candidates` (best first, with their dense `vectors`), then
-    `keep_documents_best`; MMR hits carry no score."""
+    `keep_documents_best`; MMR hits carry no score.
+
+    With `fused_relevance` a candidate's relevance is its place in the fused order (its
+    score over the best score), so the search's first passage stays first; otherwise it
+    is the dense similarity to `query` (plain MMR, which ignores the keyword route)."""
     if not candidates:
         return []
-    picked = maximal_marginal_relevance(
-        np.array(query, dtype=np.float32), list(vectors), lambda_mult=lambda_mult, k=k
-    )
+    if fused_relevance:
+        picked = mmr_order(_relevance(candidates), np.array(vectors), k, lambda_mult)
+    else:
+        picked = maximal_marginal_relevance(
+            np.array(query, dtype=np.float32), list(vectors), lambda_mult=lambda_mult, k=k
+        )
     chosen = keep_documents_best(candidates, [candidates[i] for i in picked])
     return [replace(hit, score=None) for hit in chosen]
+
+
+def _relevance(candidates: Sequence[Hit]) -> np.ndarray:
+    """Each candidate's score over the best one; by rank when some have no score."""
+    scores = [hit.score for hit in candidates]
+    if any(score is None or score <= 0 for score in scores):
+        return np.array([(RRF_K + 1) / (RRF_K + n) for n in range(1, len(candidates) + 1)])
+    values = np.array(scores, dtype=np.float64)
+    return np.asarray(values / values.max())
+
+
+def mmr_order(relevance: np.ndarray, vectors: np.ndarray, k: int, lambda_mult: float) -> list[int]:
+    """Indexes picked greedily by lambda * relevance - (1 - lambda) * the highest cosine
+    similarity to a pick already made.
+
+    >>> vectors = np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]])
+    >>> mmr_order(np.array([1.0, 0.9, 0.5]), vectors, 2, 0.5)
+    [0, 2]
+    >>> mmr_order(np.array([1.0, 0.9, 0.5]), vectors, 2, 1.0)
+    [0, 1]
+    """
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms == 0, 1.0, norms)
+    similarity = unit @ unit.T
+    picked = [int(np.argmax(relevance))]
+    while len(picked) < min(k, len(relevance)):
+        closest = similarity[:, picked].max(axis=1)
+        gain = lambda_mult * relevance - (1 - lambda_mult) * closest
+        gain[picked] = -np.inf
+        picked.append(int(np.argmax(gain)))
+    return picked
 
 
 def keep_documents_best(candidates: Sequence[Hit], chosen: Sequence[Hit]) -> list[Hit]:

@@ -1,5 +1,6 @@
 """Running a search: the dense and BM25 routes through langchain-milvus's async search,
-their reciprocal-rank fusion, and MMR over the fused candidates' dense vectors."""
+their reciprocal-rank fusion, and MMR over the fused candidates (relevance: their fused
+order; similarity: their dense vectors)."""
 
 from __future__ import annotations
 

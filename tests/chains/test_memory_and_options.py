@@ -26,7 +26,7 @@ def test_options_defaults_and_bounds() -> None:
         "hybrid",
         4,
         20,
-        0.5,
+        0.7,
     )
     assert SearchOptions(k=10, fetch_k=5).fetch_k == 10
     for bad in ({"k": 0}, {"k": 21}, {"lambda_mult": 1.5}, {"search_type": "bm25"}):
