@@ -4,12 +4,26 @@ questions of people waiting in the chat served before bulk document embedding.""
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol, runtime_checkable
 
 from langchain_core.embeddings import Embeddings
 
 from core.coalesce import Coalescer
 
 DOCUMENT_SLICE = 16
+
+
+@runtime_checkable
+class QueryBatches(Protocol):
+    """A model that embeds a batch of questions apart from documents (at the questions'
+    priority; see `core.onnx_embeddings`)."""
+
+    async def aembed_queries(self, texts: list[str]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 class CoalescingEmbeddings(Embeddings):
@@ -62,6 +76,8 @@ class CoalescingEmbeddings(Embeddings):
     async def _embed_queries(self, _: str, texts: list[str]) -> list[list[float]]:
         if len(texts) == 1:
             return [await self.inner.aembed_query(texts[0])]
+        if isinstance(self.inner, QueryBatches):
+            return await self.inner.aembed_queries(texts)
         return await self.inner.aembed_documents(texts)
 
     async def _embed_document_lists(
@@ -77,6 +93,11 @@ class CoalescingEmbeddings(Embeddings):
             out.append(vectors[start : start + len(group)])
             start += len(group)
         return out
+
+    def close(self) -> None:
+        """Release the inner model's threads, if it holds any."""
+        if isinstance(self.inner, Closable):
+            self.inner.close()
 
     @property
     def stats(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
+from core.batched_embeddings import Closable
 from core.knowledge import KnowledgeBase, RerankMode
 from core.onnx_cross_encoder import OnnxCrossEncoder
 from core.providers import build_chat_model, build_embeddings
@@ -50,6 +51,8 @@ class Resources:
 
     async def close(self) -> None:
         await self.kb.close()
+        if isinstance(self.embeddings, Closable):
+            self.embeddings.close()
 
 
 async def open_resources(

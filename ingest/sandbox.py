@@ -14,6 +14,7 @@ Blocking: call it from a worker thread (the pipeline does).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import signal
 import threading
@@ -28,6 +29,7 @@ from ingest.loaders import LoadedFile, load_bytes
 # child does not re-import the program's main script (chainlit's CLI, pytest) to start.
 PRELOAD = ["__main__", "ingest.loaders", "pypdf", "docx2txt", "bs4", "charset_normalizer"]
 WALL_FACTOR = 3.0  # the wall-clock deadline, in CPU budgets: room for a busy machine
+PARSE_NICENESS = 10
 START_SECONDS = 10.0  # plus the first start of the forkserver itself
 
 _context_lock = threading.Lock()
@@ -78,6 +80,7 @@ def parse_bounded(data: bytes, name: str, limits: ParseLimits) -> LoadedFile:
 
 
 def _parse_in_worker(sender: Connection, data: bytes, name: str, limits: ParseLimits) -> None:
+    os.nice(PARSE_NICENESS)  # parsing is background work: the chats' event loop goes first
     cpu = max(1, int(limits.cpu_seconds + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + limits.memory_bytes,) * 2)

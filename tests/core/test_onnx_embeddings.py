@@ -3,16 +3,19 @@ in a batch as alone, and answers a question without importing PyTorch."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.errors import ModelUnavailable
-from core.onnx_embeddings import OnnxEmbeddings
+from core.onnx_embeddings import DOCUMENT_NICENESS, OnnxEmbeddings
 from core.onnx_model import ModelFiles, default_model_files
 
 pytestmark = pytest.mark.integration
@@ -106,6 +109,45 @@ async def test_async_methods_give_the_sync_vectors(embeddings: OnnxEmbeddings) -
     )
     assert np.allclose(await embeddings.aembed_query(TEXTS[4]), embeddings.embed_query(TEXTS[4]))
     assert await embeddings.aembed_documents([]) == []
+
+
+async def test_calls_split_across_threads_keep_the_callers_order() -> None:
+    split = OnnxEmbeddings(default_model_files(), batch_size=4, threads=3)
+    try:
+        expected = split.embed_documents(TEXTS)
+        assert np.allclose(await split.aembed_documents(TEXTS), expected, rtol=0, atol=1e-6)
+        assert np.allclose(await split.aembed_queries(TEXTS[:5]), expected[:5], rtol=0, atol=1e-6)
+        assert np.allclose(await split.aembed_documents(TEXTS[:2]), expected[:2], rtol=0, atol=1e-6)
+    finally:
+        split.close()
+
+
+async def test_documents_are_embedded_below_the_questions_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ingest's embedding must leave the event loop's core to the chats (issue 11):
+    document batches run on threads of lower scheduling priority than questions."""
+    model = OnnxEmbeddings(default_model_files(), batch_size=4, threads=2)
+    niceness: dict[str, set[int]] = {}
+    embed = model._embed
+
+    def recording(texts: Sequence[str]) -> np.ndarray:
+        kind = "document" if texts[0].startswith("document") else "question"
+        niceness.setdefault(kind, set()).add(
+            os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        )
+        return embed(texts)
+
+    monkeypatch.setattr(model, "_embed", recording)
+    try:
+        await model.aembed_documents([f"document {i}" for i in range(8)])
+        await model.aembed_query("question")
+        await model.aembed_queries(["question one", "question two"])
+    finally:
+        model.close()
+    normal = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness["question"] == {normal}
+    assert niceness["document"] == {min(normal + DOCUMENT_NICENESS, 19)}
 
 
 def test_a_missing_export_says_how_to_make_it(tmp_path: Path) -> None:
