@@ -194,6 +194,12 @@ class Capabilities:
     bm25: bool
     sparse_vectors: bool
     partition_key: bool
+    ledger_lag: float = 0.0
+    """Seconds a writer waits after changing the version ledger before it writes or
+    deletes the chunks concerned, so that a search may check its hits against a ledger
+    copy read up to that long before: 0 where reading the ledger afresh is cheap (Milvus
+    Lite), 1 s on a Milvus server, whose Strong reads wait for the next time tick
+    (~200 ms). Every process on a store derives it from the same probe, so all agree."""
 
     @property
     def label(self) -> str:

@@ -72,6 +72,9 @@ def probe(client: MilvusClient, timeout: float) -> Capabilities:
     return capabilities_for(str(client.get_server_version(timeout=timeout)))
 
 
+SERVER_LEDGER_LAG = 1.0  # see Capabilities.ledger_lag
+
+
 def capabilities_for(server_version: str) -> Capabilities:
     """What a backend can do, from the version string it reports.
 
@@ -109,6 +112,7 @@ def capabilities_for(server_version: str) -> Capabilities:
         bm25=version >= (2, 5, 0),
         sparse_vectors=version >= (2, 4, 0),
         partition_key=version >= (2, 2, 9),
+        ledger_lag=SERVER_LEDGER_LAG,
     )
 
 

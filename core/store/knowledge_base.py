@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -93,7 +94,8 @@ class MilvusKnowledgeBase:
             timeout=settings.milvus_timeout,
             templating=opened.capabilities.filter_templates,
         )
-        self._ledger = Ledger(self._aclient, name, settings.milvus_timeout)
+        self._lag = opened.capabilities.ledger_lag
+        self._ledger = Ledger(self._aclient, name, settings.milvus_timeout, lag=self._lag)
         self._healer = Healer(
             self._aclient,
             (name, ledger_name(name)),
@@ -166,15 +168,17 @@ class MilvusKnowledgeBase:
         self, run: Callable[[MilvusFilter | None], Awaitable[list[Hit]]]
     ) -> list[Hit]:
         """Run a search that leaves out hidden versions, with the ledger last read as its
-        filter, then check the hits against a ledger read made after it: another
-        process may have registered a pending version, or committed one, meanwhile.
-        When the ledger changed, the search runs once more with what it says now."""
+        filter, then check the hits against a ledger read that started after the search
+        ended, less the backend's lag (writers wait that long before touching chunks):
+        another process may have registered a pending version, or committed one,
+        meanwhile. When the ledger changed, the search runs once more with what it says
+        now."""
         before = self._ledger.latest or await self._ledger.fresh()
         hits = await run(before.exclusion())
-        after = await self._ledger.fresh()
+        after = await self._ledger.read_since(time.monotonic() - self._lag)
         if after.exclusion() != before.exclusion():
             hits = await run(after.exclusion())
-            after = await self._ledger.fresh()
+            after = await self._ledger.read_since(time.monotonic() - self._lag)
         return [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
 
     # ----- writing ---------------------------------------------------------------------
@@ -231,6 +235,7 @@ class MilvusKnowledgeBase:
                         "when it has finished"
                     )
         await self._write_ledger(state.with_version(file_hash, Entry("pending", now, self._writer)))
+        await self._let_readers_catch_up()
         await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
 
     async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
@@ -259,6 +264,7 @@ class MilvusKnowledgeBase:
             switched = switched.with_version(other, Entry("superseded", now))
         switched = await self._write_ledger(switched)
         if others:
+            await self._let_readers_catch_up()
             await self._delete(mine & MilvusFilter.not_equals("file_hash", file_hash))
             for other in others:
                 switched = switched.with_version(other, Entry("gone", self._ledger.now()))
@@ -274,6 +280,7 @@ class MilvusKnowledgeBase:
             state = await self._write_ledger(
                 state.with_version(file_hash, Entry("superseded", now))
             )
+            await self._let_readers_catch_up()
         await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
         await self._write_ledger(state.with_version(file_hash, Entry("gone", self._ledger.now())))
 
@@ -306,6 +313,12 @@ class MilvusKnowledgeBase:
         snapshot = await self._read_ledger()
         now = self._ledger.now()
         removed = 0
+        if any(
+            e.state == "superseded"
+            for s in snapshot.documents.values()
+            for e in s.versions.values()
+        ):
+            await self._let_readers_catch_up()  # one may have been superseded a moment ago
         for state in snapshot.documents.values():
             doomed = [
                 h
@@ -401,6 +414,7 @@ class MilvusKnowledgeBase:
     async def close(self) -> None:
         """Close both clients (Milvus Lite keeps its directory lock until the process
         exits, whatever we do)."""
+        await self._ledger.close()
         with contextlib.suppress(Exception):
             await self._store.aclient.close()
         await asyncio.to_thread(self._client.close)
@@ -426,6 +440,12 @@ class MilvusKnowledgeBase:
                 break
             before = after
         return result
+
+    async def _let_readers_catch_up(self) -> None:
+        """After a ledger change and before touching the chunks it is about: wait until
+        every reader's ledger copy may be relied on to know it (see `Capabilities.ledger_lag`)."""
+        if self._lag > 0:
+            await asyncio.sleep(self._lag)
 
     async def _read_ledger(self) -> Snapshot:
         return await self._call("read the knowledge base", self._ledger.fresh)

@@ -17,16 +17,24 @@ last few minutes' replacements.
 It is shared by every process on the store (the app and the ingest CLI) and read with
 Strong consistency. A reader that read the ledger just before a writer registered a
 pending version could still find that version's first chunks; so a search checks its
-hits against a ledger read made after the search, and "gone" entries stay for a grace
-period after their chunks were deleted so that check still knows them (see
-`core.store.knowledge_base`).
+hits against a ledger read that started after the search ended, less the backend's
+`ledger_lag`, and "gone" entries stay for a grace period after their chunks were deleted
+so that check still knows them (see `core.store.knowledge_base`). On a Milvus server a
+Strong read waits for the next time tick (~200 ms): there writers wait `ledger_lag`
+after each ledger change before touching the chunks, and a background read every
+`ledger_lag / 2` keeps a recent enough copy, so searches need not read the ledger
+themselves. A chunk a search finds was written after its version's ledger entry plus
+the lag; a copy read after the search ended less the lag therefore knows that entry.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -47,6 +55,7 @@ logger = logging.getLogger(__name__)
 State = Literal["pending", "superseded", "gone"]
 LEDGER_SUFFIX = "__ledger"
 MAX_ROWS = 16384
+REFRESH_IDLE = 60.0  # background ledger reads stop after this long without a search
 STALE_AFTER = 30 * 60.0
 """A pending version whose writer cannot be checked (another host) counts as abandoned
 after this long; on this host a dead writer's versions are abandoned at once."""
@@ -93,9 +102,11 @@ class DocumentState:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The whole ledger as one read saw it."""
+    """The whole ledger as one read saw it, and when (`time.monotonic()`) that read
+    started."""
 
     documents: Mapping[DocumentKey, DocumentState] = field(default_factory=dict)
+    read_at: float = field(default=-math.inf, compare=False)
 
     def state_of(self, document: DocumentKey) -> DocumentState:
         return self.documents.get(document) or DocumentState(document)
@@ -200,7 +211,8 @@ def drop_ledger(client: MilvusClient, collection: str, timeout: float) -> None:
 
 class Ledger:
     """Reads and writes the ledger through the async client. `fresh()` reads it anew,
-    concurrent callers sharing one read that started after they asked."""
+    concurrent callers sharing one read that started after they asked; `read_since`
+    settles for a copy read after a given moment (see the module's docstring)."""
 
     def __init__(
         self,
@@ -208,23 +220,58 @@ class Ledger:
         collection: str,
         timeout: float,
         clock: Callable[[], float] = time.time,
+        lag: float = 0.0,
     ) -> None:
         self._client = client
         self.name = ledger_name(collection)
         self._timeout = timeout
         self._clock = clock
+        self.lag = lag
         self._reads: Coalescer[None, None, Snapshot] = Coalescer(self._read_batch)
+        self._refresher: asyncio.Task[None] | None = None
+        self._last_asked = -math.inf
         self.latest: Snapshot | None = None
         self.reads = 0  # how many ledger reads ran (for tests and benchmarks)
 
     async def fresh(self) -> Snapshot:
         return await self._reads.submit(None, None)
 
+    async def read_since(self, moment: float) -> Snapshot:
+        """A snapshot whose read started after `moment` (`time.monotonic()`): the
+        latest one when it is that recent, else a fresh read. With a lag, asking keeps a
+        background read going every `lag / 2` until nobody has asked for a while."""
+        if self.lag > 0:
+            self._keep_fresh()
+        latest = self.latest
+        if latest is not None and latest.read_at > moment:
+            return latest
+        return await self.fresh()
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+
+    def _keep_fresh(self) -> None:
+        self._last_asked = time.monotonic()
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def _refresh(self) -> None:
+        while time.monotonic() - self._last_asked < REFRESH_IDLE:
+            try:
+                await self.fresh()
+            except Exception as exc:  # the searches read it themselves meanwhile
+                logger.debug("background read of the version ledger failed: %s", exc)
+            await asyncio.sleep(self.lag / 2)
+
     async def _read_batch(self, key: None, requests: list[None]) -> list[Snapshot]:
         snapshot = await self._read()
         return [snapshot] * len(requests)
 
     async def _read(self) -> Snapshot:
+        started = time.monotonic()
         rows = await self._client().query(
             self.name,
             filter="seq >= 0",
@@ -244,7 +291,7 @@ class Ledger:
             document = DocumentKey(str(row[OWNER_FIELD]), str(row["source"]))
             versions = {h: Entry(**e) for h, e in json.loads(row["versions"]).items()}
             documents[document] = DocumentState(document, int(row["seq"]), versions)
-        self.latest = Snapshot(documents)
+        self.latest = Snapshot(documents, read_at=started)
         return self.latest
 
     async def write(self, state: DocumentState) -> DocumentState:

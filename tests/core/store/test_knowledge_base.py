@@ -414,6 +414,15 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
         assert caps.backend == "milvus-lite" and caps.label.startswith("Milvus Lite 3.")
         assert (caps.filter_templates, caps.bm25, caps.partition_key) == (False, True, True)
         assert kb.keyword_search
+        assert caps.ledger_lag == 0  # reading the ledger is cheap: every search reads it
+
+    async def test_every_search_checks_its_hits_against_a_fresh_ledger_read(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        before = kb._ledger.reads
+        for _ in range(3):
+            await search(kb, "alpha")
+        assert kb._ledger.reads - before >= 3
 
 
 @pytest.mark.server
@@ -441,6 +450,48 @@ class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
         assert (caps.backend, caps.label) == ("milvus", "Milvus 2.3.5")
         assert (caps.filter_templates, caps.bm25, caps.partition_key) == (False, False, True)
         assert not kb.keyword_search  # dense only: 2.3.5 has no BM25 function
+        assert caps.ledger_lag > 0
+
+    async def test_searches_share_the_background_ledger_reads(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        """A Strong read on a server waits ~200 ms for the time tick: a search must not
+        read the ledger itself (it cost 180 ms a search, bench.ledger_overhead)."""
+        await search(kb, "alpha")  # starts the background reads
+        await asyncio.sleep(0.3)
+        before = kb._ledger.reads
+        searches = 10
+        for _ in range(searches):
+            await search(kb, "alpha")
+        assert kb._ledger.reads - before <= 3
+
+    async def test_another_writers_pending_version_stays_hidden_from_a_ledger_copy(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        """Another process registers a version and writes part of it right after this
+        one's background ledger read: the copy a search checks against still knows it."""
+        owner = f"lag-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "lag.txt")
+        mine = AccessScope(owners=(owner,))
+        await kb.add_chunks([record("lag test old", "lag.txt", owner=owner, file_hash="old")])
+        other = await MilvusKnowledgeBase.open(kb._settings, DeterministicFakeEmbedding(size=16))
+        try:
+            await search(kb, "lag test", mine)  # this process's copy is recent
+            await other.begin_version(doc, "new")
+            part = record("lag test new", "lag.txt", owner=owner, chunks=2, file_hash="new")
+            await other.add_chunks([part])
+            for _ in range(5):
+                hits = await search(kb, "lag test new", mine, k=5)
+                assert {h.file_hash for h in hits} == {"old"}
+            rest = record(
+                "lag test new 2", "lag.txt", owner=owner, chunk=1, chunks=2, file_hash="new"
+            )
+            await other.add_chunks([rest])
+            await other.commit_version(doc, "new", 2)
+            hits = await search(kb, "lag test new", mine, k=5)
+            assert {h.file_hash for h in hits} == {"new"}
+        finally:
+            await other.close()
 
     @pytest.mark.parametrize("mode", ["hybrid", "keyword"])
     async def test_keyword_modes_fall_back_to_dense(
