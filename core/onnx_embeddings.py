@@ -75,7 +75,11 @@ class OnnxEmbeddings(Embeddings):
         )
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors: list[list[float]] = self._embed(texts).tolist()
+        parts = _split(texts, self.threads)
+        if len(parts) <= 1:
+            vectors: list[list[float]] = self._embed(texts).tolist()
+        else:
+            vectors = np.concatenate(list(self._documents.map(self._embed, parts))).tolist()
         return vectors
 
     def embed_query(self, text: str) -> list[float]:
@@ -123,6 +127,8 @@ class OnnxEmbeddings(Embeddings):
 def _split(texts: list[str], parts: int) -> list[list[str]]:
     """`texts` in at most `parts` consecutive runs of near-equal size (in order, so the
     runs' vectors concatenate back into the caller's order)."""
+    if not texts:
+        return []
     size, extra = divmod(len(texts), min(parts, len(texts)))
     runs, start = [], 0
     for i in range(min(parts, len(texts))):
