@@ -286,17 +286,36 @@ class MilvusKnowledgeBase:
 
     async def remove_document(self, source: str, scope: AccessScope) -> int:
         """Delete every chunk of the documents named `source` within `scope`; returns
-        how many visible chunks went. A version another writer is still writing is left
-        to it (its commit then finds the document changed)."""
+        how many visible chunks went. The visible versions are hidden first (superseded
+        in the ledger), so a removal cut short leaves none of them half there: the next
+        sweep deletes what it hid. A version another writer is still writing is left to
+        it (its commit then finds the document changed)."""
         where = scope_filter(scope, (source,))
         if where is NOTHING or where is None:
             return 0
         snapshot = await self._read_ledger()
-        existing = await self._count(MilvusFilter.all_of(where, snapshot.exclusion()))
-        if existing:
-            writing = snapshot.exclusion("pending")
-            await self._delete(where if writing is None else where & writing)
-            await self.flush()
+        visible = MilvusFilter.all_of(where, snapshot.exclusion())
+        existing = await self._count(visible)
+        if not existing:
+            return 0
+        found: dict[DocumentKey, set[str]] = {}
+        for row in await self._query(visible, [OWNER_FIELD, "source", "file_hash"]):
+            document = DocumentKey(str(row[OWNER_FIELD]), str(row["source"]))
+            found.setdefault(document, set()).add(str(row["file_hash"]))
+        hidden: dict[DocumentKey, DocumentState] = {}
+        for document, hashes in found.items():
+            state = (await self._read_ledger()).state_of(document)
+            for file_hash in hashes:
+                state = state.with_version(file_hash, Entry("superseded", self._ledger.now()))
+            hidden[document] = await self._write_ledger(state)
+        await self._let_readers_catch_up()
+        writing = snapshot.exclusion("pending")
+        await self._delete(where if writing is None else where & writing)
+        await self.flush()
+        for document, state in hidden.items():
+            for file_hash in found[document]:
+                state = state.with_version(file_hash, Entry("gone", self._ledger.now()))
+            await self._write_ledger(state)
         return existing
 
     async def flush(self) -> None:

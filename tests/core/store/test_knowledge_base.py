@@ -292,6 +292,31 @@ class KnowledgeBaseSuite:
             ("new", False)
         ]
 
+    async def test_a_removal_cut_short_leaves_nothing_half_visible(
+        self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`kill -9` during `/remove`: before this, the chunks not yet deleted stayed
+        searchable as a partial document."""
+        owner = f"rita-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "r.txt")
+        mine = AccessScope(owners=(owner,))
+        await kb.add_chunks(
+            [record(f"removal {i}", "r.txt", owner=owner, chunk=i, chunks=3) for i in range(3)]
+        )
+
+        async def killed(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("killed while deleting")
+
+        monkeypatch.setattr(kb, "_delete", killed)
+        with pytest.raises(RuntimeError):
+            await kb.remove_document("r.txt", mine)
+        monkeypatch.undo()
+        assert await visible_versions(kb, owner) == set()
+        assert await kb.count(mine) == 0
+        assert await kb.list_documents(mine) == []
+        assert await kb.sweep() >= 3  # the next start deletes what the removal hid
+        assert await kb.stored_versions(doc) == []
+
     async def test_the_sweep_removes_what_a_dead_writer_left(
         self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
     ) -> None:
