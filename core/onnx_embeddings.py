@@ -127,15 +127,9 @@ class OnnxEmbeddings(Embeddings):
 def _split(texts: list[str], parts: int) -> list[list[str]]:
     """`texts` in at most `parts` consecutive runs of near-equal size (in order, so the
     runs' vectors concatenate back into the caller's order)."""
-    if not texts:
-        return []
-    size, extra = divmod(len(texts), min(parts, len(texts)))
-    runs, start = [], 0
-    for i in range(min(parts, len(texts))):
-        end = start + size + (1 if i < extra else 0)
-        runs.append(texts[start:end])
-        start = end
-    return runs
+    count = min(parts, len(texts))
+    bounds = [len(texts) * i // count for i in range(count + 1)] if count else []
+    return [texts[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
 
 
 def _lower_priority() -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -94,8 +93,9 @@ class MilvusKnowledgeBase:
             timeout=settings.milvus_timeout,
             templating=opened.capabilities.filter_templates,
         )
-        self._lag = opened.capabilities.ledger_lag
-        self._ledger = Ledger(self._aclient, name, settings.milvus_timeout, lag=self._lag)
+        self._ledger = Ledger(
+            self._aclient, name, settings.milvus_timeout, lag=opened.capabilities.ledger_lag
+        )
         self._healer = Healer(
             self._aclient,
             (name, ledger_name(name)),
@@ -175,10 +175,10 @@ class MilvusKnowledgeBase:
         now."""
         before = self._ledger.latest or await self._ledger.fresh()
         hits = await run(before.exclusion())
-        after = await self._ledger.read_since(time.monotonic() - self._lag)
+        after = await self._ledger.covering_now()
         if after.exclusion() != before.exclusion():
             hits = await run(after.exclusion())
-            after = await self._ledger.read_since(time.monotonic() - self._lag)
+            after = await self._ledger.covering_now()
         return [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
 
     # ----- writing ---------------------------------------------------------------------
@@ -235,7 +235,7 @@ class MilvusKnowledgeBase:
                         "when it has finished"
                     )
         await self._write_ledger(state.with_version(file_hash, Entry("pending", now, self._writer)))
-        await self._let_readers_catch_up()
+        await self._ledger.let_readers_catch_up()
         await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
 
     async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
@@ -264,7 +264,7 @@ class MilvusKnowledgeBase:
             switched = switched.with_version(other, Entry("superseded", now))
         switched = await self._write_ledger(switched)
         if others:
-            await self._let_readers_catch_up()
+            await self._ledger.let_readers_catch_up()
             await self._delete(mine & MilvusFilter.not_equals("file_hash", file_hash))
             for other in others:
                 switched = switched.with_version(other, Entry("gone", self._ledger.now()))
@@ -280,7 +280,7 @@ class MilvusKnowledgeBase:
             state = await self._write_ledger(
                 state.with_version(file_hash, Entry("superseded", now))
             )
-            await self._let_readers_catch_up()
+            await self._ledger.let_readers_catch_up()
         await self._delete(document_filter(document) & MilvusFilter.equals("file_hash", file_hash))
         await self._write_ledger(state.with_version(file_hash, Entry("gone", self._ledger.now())))
 
@@ -308,7 +308,7 @@ class MilvusKnowledgeBase:
             for file_hash in hashes:
                 state = state.with_version(file_hash, Entry("superseded", self._ledger.now()))
             hidden[document] = await self._write_ledger(state)
-        await self._let_readers_catch_up()
+        await self._ledger.let_readers_catch_up()
         writing = snapshot.exclusion("pending")
         await self._delete(where if writing is None else where & writing)
         await self.flush()
@@ -337,7 +337,7 @@ class MilvusKnowledgeBase:
             for s in snapshot.documents.values()
             for e in s.versions.values()
         ):
-            await self._let_readers_catch_up()  # one may have been superseded a moment ago
+            await self._ledger.let_readers_catch_up()  # one may have been superseded a moment ago
         for state in snapshot.documents.values():
             doomed = [
                 h
@@ -459,12 +459,6 @@ class MilvusKnowledgeBase:
                 break
             before = after
         return result
-
-    async def _let_readers_catch_up(self) -> None:
-        """After a ledger change and before touching the chunks it is about: wait until
-        every reader's ledger copy may be relied on to know it (see `Capabilities.ledger_lag`)."""
-        if self._lag > 0:
-            await asyncio.sleep(self._lag)
 
     async def _read_ledger(self) -> Snapshot:
         return await self._call("read the knowledge base", self._ledger.fresh)

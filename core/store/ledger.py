@@ -211,8 +211,8 @@ def drop_ledger(client: MilvusClient, collection: str, timeout: float) -> None:
 
 class Ledger:
     """Reads and writes the ledger through the async client. `fresh()` reads it anew,
-    concurrent callers sharing one read that started after they asked; `read_since`
-    settles for a copy read after a given moment (see the module's docstring)."""
+    concurrent callers sharing one read that started after they asked; `covering_now`
+    settles for a recent enough copy (see the module's docstring)."""
 
     def __init__(
         self,
@@ -236,16 +236,24 @@ class Ledger:
     async def fresh(self) -> Snapshot:
         return await self._reads.submit(None, None)
 
-    async def read_since(self, moment: float) -> Snapshot:
-        """A snapshot whose read started after `moment` (`time.monotonic()`): the
-        latest one when it is that recent, else a fresh read. With a lag, asking keeps a
+    async def covering_now(self) -> Snapshot:
+        """A snapshot that knows every ledger change whose chunks a search ending now
+        could have found: one whose read started after now less the lag (the latest
+        one when it is that recent, else a fresh read). With a lag, asking keeps a
         background read going every `lag / 2` until nobody has asked for a while."""
+        moment = time.monotonic() - self.lag
         if self.lag > 0:
             self._keep_fresh()
         latest = self.latest
         if latest is not None and latest.read_at > moment:
             return latest
         return await self.fresh()
+
+    async def let_readers_catch_up(self) -> None:
+        """After a ledger change and before touching the chunks it is about: wait until
+        every reader's `covering_now` copy knows the change (see the module's docstring)."""
+        if self.lag > 0:
+            await asyncio.sleep(self.lag)
 
     async def close(self) -> None:
         if self._refresher is not None:
