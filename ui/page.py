@@ -9,9 +9,10 @@ requests, but not the preconnects). They are removed; the page uses the system's
 Until the first message arrives, Chainlit shows a composer on its welcome screen, then
 replaces it by another (losing what was typed), and the chat session may not exist yet.
 This app always opens a chat with a welcome message, so the welcome screen is only ever
-the moment of connecting: it shows "Connecting…" instead.
+the moment of connecting: it shows "Connecting…" instead. What is typed before the
+message box appears is kept and put into it (`static/early_typing.js`).
 
-A small script reports files the browser refuses to attach (`ui.upload_refusals`).
+Another small script reports files the browser refuses to attach (`ui.upload_refusals`).
 
 >>> print(without_foreign_links('<link rel="preconnect" href="https://x.example" />'
 ...       '<link rel="stylesheet" href="/assets/a.css">'))
@@ -51,15 +52,19 @@ def serve_local_page() -> None:
 
 
 def adjust_page(html: str) -> str:
-    """The page without links to other hosts, with the app's style and script in its
-    head (the script reports files the browser refused, see `ui.upload_refusals`)."""
-    head = f"{STYLE}\n<script>\n{_refusals_script()}</script>\n</head>"
-    return without_foreign_links(html).replace("</head>", head, 1)
+    """The page without links to other hosts, with the app's style and scripts in its
+    head (they keep early typing and report files the browser refused)."""
+    scripts = "".join(f"<script>\n{script}</script>\n" for script in _scripts())
+    return without_foreign_links(html).replace("</head>", f"{STYLE}\n{scripts}</head>", 1)
+
+
+SCRIPTS = ("early_typing.js", "upload_refusals.js")
 
 
 @functools.cache
-def _refusals_script() -> str:
-    return (Path(__file__).parent / "static" / "upload_refusals.js").read_text(encoding="utf-8")
+def _scripts() -> tuple[str, ...]:
+    static = Path(__file__).parent / "static"
+    return tuple((static / name).read_text(encoding="utf-8") for name in SCRIPTS)
 
 
 def without_foreign_links(html: str) -> str:

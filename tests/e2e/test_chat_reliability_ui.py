@@ -1,6 +1,6 @@
 """Issue 12 in a real browser against a real `chainlit run` (one app for the module, with
-the OpenAI stand-in as its model): a file attached as the page opens is kept, one the
-browser refuses leaves its reason in the chat; citations
+the OpenAI stand-in as its model): what is typed and a file attached as the page opens
+are kept, a file the browser refuses leaves its reason in the chat; citations
 open the side panel only when clicked, with the passage's every character; the page and
 a chat never contact another host; a hung model shows that it is waited for, then the
 passages with the reason.
@@ -61,6 +61,14 @@ def document(tmp_path: Path) -> Path:
     path = tmp_path / "zanzibar.txt"
     path.write_text(VERBATIM, encoding="utf-8")
     return path
+
+
+def test_what_is_typed_as_the_page_opens_reaches_the_message_box(app: App, page: Page) -> None:
+    page.goto(sign_in(page, app.url))
+    page.keyboard.type(QUESTION, delay=TYPING_DELAY_MS)  # before the box exists
+    expect(page.locator("#chat-input")).to_have_value(QUESTION)  # lost its start before
+    page.keyboard.type(" Twice?", delay=TYPING_DELAY_MS)  # the box has the focus and caret
+    expect(page.locator("#chat-input")).to_have_value(QUESTION + " Twice?")
 
 
 def test_a_file_attached_as_the_page_opens_is_kept_and_answered_from(
