@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.history_db import (  # noqa: E402, F401  (fixtures: the history datab
     postgres,
 )
 from tests.lite_server import LiteServer  # noqa: E402
+from tests.milvus_server import MilvusServerProcess  # noqa: E402
 from tests.openai_standin import OpenAIStandIn  # noqa: E402
 from tests.ui.conftest import chainlit_events  # noqa: E402, F401  (fixture)
 
@@ -100,25 +100,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class ServerHandle:
-    """The session's Milvus server: its URI, and the server for tests that restart it."""
-
-    uri: str
-    server: Any
-
-
 @pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHandle]:
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServerProcess]:
     """A real Milvus standalone server (the `milvus` pip package, 2.3.5), started once."""
+    server = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
     try:
-        from milvus import MilvusServer
+        yield server
+    finally:
+        server.stop()
+
+
+def start_milvus_server(base_dir: Path, **options: Any) -> MilvusServerProcess:
+    """A started Milvus 2.3.5 server (`options` for `MilvusServerProcess`); skips the test
+    where it cannot start (fails in CI)."""
+    try:
+        server = MilvusServerProcess(base_dir, free_port(), **options)
     except ImportError as exc:
         pytest.skip(f"the milvus package is not installed: {exc}")
-    server = MilvusServer()
-    server.set_base_dir(str(tmp_path_factory.mktemp("milvus-server")))
-    port = free_port()
-    server.config.set("proxy_port", port)
     try:
         server.start()
     except Exception as exc:  # binary missing, ports taken, start timeout
@@ -127,14 +125,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerHa
         if os.environ.get("CI"):  # in CI a missing backend is a failure, not a skip
             pytest.fail(reason)
         pytest.skip(reason)
-    try:
-        yield ServerHandle(f"http://127.0.0.1:{port}", server)
-    finally:
-        server.stop()
+    return server
 
 
 @pytest.fixture(scope="session")
-def milvus_server_uri(milvus_server: ServerHandle) -> str:
+def milvus_server_uri(milvus_server: MilvusServerProcess) -> str:
     return milvus_server.uri
 
 

@@ -1,9 +1,10 @@
-"""Fault-test fixtures: a `milvus-lite server` process the test can kill and start again,
-and the knowledge base and RAG chain over it (fake embeddings: the faults are the point)."""
+"""Fault-test fixtures: a `milvus-lite server` process and a Milvus 2.3.5 server the test
+can kill and start again, and the knowledge base and RAG chain over them (fake
+embeddings: the faults are the point)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,16 @@ from chains.retriever import PassageRetriever
 from core.knowledge import AccessScope
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
-from tests.conftest import FAKE_DIM, PASSAGES, make_settings
+from tests.conftest import FAKE_DIM, PASSAGES, make_settings, start_milvus_server
 from tests.lite_server import LiteServer
+from tests.milvus_server import MilvusServerProcess
 
-__all__ = ["LiteServer", "ask", "retrieval_chain", "server_settings"]
+__all__ = ["LiteServer", "ask", "retrieval_chain", "seeded_server_kb", "server_settings"]
 
 
 def server_settings(tmp_path: Path, uri: str, **overrides: object) -> Settings:
     """Settings on a Milvus URI with a short timeout (faults should fail fast)."""
-    return make_settings(tmp_path, milvus_uri=uri, milvus_timeout=5.0, **overrides)
+    return make_settings(tmp_path, **{"milvus_uri": uri, "milvus_timeout": 5.0, **overrides})
 
 
 @pytest.fixture
@@ -34,6 +36,29 @@ async def served_kb(tmp_path: Path, lite_server: LiteServer) -> AsyncIterator[Mi
     await kb.flush()
     yield kb
     await kb.close()
+
+
+@pytest.fixture
+def own_milvus_server(tmp_path: Path) -> Iterator[MilvusServerProcess]:
+    """A Milvus 2.3.5 server of the test's own, to kill (the session's serves the others),
+    whose old sessions expire in 5 s instead of 30 (see `MilvusServerProcess`)."""
+    server = start_milvus_server(tmp_path / "milvus-server", session_ttl=5)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def seeded_server_kb(settings: Settings) -> MilvusKnowledgeBase:
+    """`PASSAGES` stored through one handle (a patient one: the server may be busy
+    starting), then a knowledge base on `settings` to ask through."""
+    embeddings = DeterministicFakeEmbedding(size=FAKE_DIM)
+    patient = settings.model_copy(update={"milvus_timeout": 30.0})
+    seeding = await MilvusKnowledgeBase.open(patient, embeddings)
+    await seeding.add_chunks(PASSAGES)
+    await seeding.flush()
+    await seeding.close()
+    return await MilvusKnowledgeBase.open(settings, embeddings)
 
 
 def retrieval_chain(kb: MilvusKnowledgeBase) -> RagChain:

@@ -4,24 +4,27 @@ while it is down, success again within 10 s after it is back, with no app restar
 Questions go through the real RAG chain (retrieval-only) every ~200 ms
 (`tests.faults.checker`); the store is a `milvus-lite server` process killed with SIGKILL
 and started again on the same data, which brings our collections back *released*, or
-the Milvus 2.3.5 server fixture paused and resumed."""
+a Milvus 2.3.5 server killed and started again, or paused and resumed."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import uuid
 from pathlib import Path
 
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from core.errors import StoreUnavailable
 from core.store import MilvusKnowledgeBase
-from tests.conftest import FAKE_DIM, PASSAGES, ServerHandle
 from tests.faults.checker import QuestionChecker
-from tests.faults.conftest import LiteServer, ask, retrieval_chain, server_settings
+from tests.faults.conftest import (
+    LiteServer,
+    ask,
+    retrieval_chain,
+    seeded_server_kb,
+    server_settings,
+)
+from tests.milvus_server import MilvusServerProcess
 
 DOWN_FOR = 3.0  # seconds the store stays down
 
@@ -56,38 +59,59 @@ async def test_a_killed_and_restarted_lite_server_heals_without_an_app_restart(
 
 
 @pytest.mark.server
-async def test_a_paused_and_resumed_milvus_server_heals(
-    milvus_server: ServerHandle, tmp_path: Path
+async def test_a_killed_and_restarted_milvus_server_heals(
+    own_milvus_server: MilvusServerProcess, tmp_path: Path
 ) -> None:
-    """The session's Milvus 2.3.5 server stopped (SIGSTOP: hung, connections open) and
-    started again (SIGCONT). A restart in place is not used: the embedded 2.3.5 did not
-    open its proxy port again after a restart on the same data."""
-    settings = server_settings(
-        tmp_path, milvus_server.uri, milvus_collection=f"pause_{uuid.uuid4().hex[:8]}"
-    )
-    embeddings = DeterministicFakeEmbedding(size=FAKE_DIM)
-    seeding = await MilvusKnowledgeBase.open(
-        settings.model_copy(update={"milvus_timeout": 30.0}), embeddings
-    )
-    await seeding.add_chunks(PASSAGES)
-    await seeding.flush()
-    await seeding.close()
-    # Short calls, so a hung server gives a clear error quickly.
-    kb = await MilvusKnowledgeBase.open(
-        settings.model_copy(update={"milvus_timeout": 2.0}), embeddings
-    )
+    """A Milvus 2.3.5 server SIGKILLed and started again on the same data and ports."""
+    settings = server_settings(tmp_path, own_milvus_server.uri, milvus_timeout=2.0)
+    kb = await seeded_server_kb(settings)
     chain = retrieval_chain(kb)
-    pid = milvus_server.server.server_proc.pid
     try:
         async with QuestionChecker(lambda: ask(chain)) as checker:
             await checker.wait_for_successes(3)
             fault_started = checker.mark()
-            os.kill(pid, signal.SIGSTOP)
+            own_milvus_server.kill()
+            await asyncio.sleep(DOWN_FOR)
+            down_ended = checker.mark()
+            await asyncio.to_thread(own_milvus_server.start)  # until it reports healthy
+            back = checker.mark()
+            await checker.wait_for_successes(3, since=back, within=10)
+    finally:
+        await kb.close()
+    before = checker.finished_before(fault_started)
+    assert before and all(o.ok and "grapes" in (o.answer or "") for o in before)
+    down = checker.between(fault_started + 0.5, down_ended)  # asked of a dead server
+    assert down and not any(o.ok for o in down), checker.describe(down)
+    starting = [o for o in checker.between(fault_started + 0.5, back) if not o.ok]
+    for outcome in starting:  # down, then starting up: a clear error, no address
+        assert isinstance(outcome.error, StoreUnavailable), checker.describe([outcome])
+        assert "127.0.0.1" not in str(outcome.error)
+    assert checker.recovered_within(back) <= 10
+    assert "grapes" in (checker.between(back)[-1].answer or "")
+
+
+@pytest.mark.server
+async def test_a_paused_and_resumed_milvus_server_heals(
+    milvus_server: MilvusServerProcess, tmp_path: Path
+) -> None:
+    """The session's Milvus 2.3.5 server stopped (SIGSTOP: hung, connections open) and
+    started again (SIGCONT)."""
+    settings = server_settings(
+        tmp_path, milvus_server.uri, milvus_collection=f"pause_{uuid.uuid4().hex[:8]}"
+    )
+    # Short calls, so a hung server gives a clear error quickly.
+    kb = await seeded_server_kb(settings.model_copy(update={"milvus_timeout": 2.0}))
+    chain = retrieval_chain(kb)
+    try:
+        async with QuestionChecker(lambda: ask(chain)) as checker:
+            await checker.wait_for_successes(3)
+            fault_started = checker.mark()
+            milvus_server.pause()
             try:
                 await asyncio.sleep(DOWN_FOR + 2)
             finally:
                 fault_ended = checker.mark()
-                os.kill(pid, signal.SIGCONT)
+                milvus_server.resume()
             await checker.wait_for_successes(3, since=fault_ended, within=10)
     finally:
         await kb.close()
