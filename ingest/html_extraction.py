@@ -6,7 +6,9 @@ benchmark corpus (61 pages of Python's library reference, see bench/README.md) i
 of the pages' main text with under 1% from elsewhere; readability-lxml kept 61%.
 
 Its Markdown keeps headings as `#` lines, which the chunker splits on (`ingest.sections`).
-Two things are undone afterwards: Markdown's backslash escapes (`create\\_task` is stored
+Before it runs, links inside running text become plain text (`_links_in_prose_as_text`):
+trafilatura drops short blocks that are mostly links, as menus are, and that dropped
+definitions whose one sentence cross-references another. Two things are undone afterwards: Markdown's backslash escapes (`create\\_task` is stored
 as `create_task`, so keyword search and readers see the identifier), and the permalink
 marks documentation generators put after headings and definitions ("¶").
 
@@ -34,16 +36,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ingest.sections import first_heading
 
-EXTRACTOR = "trafilatura-2"
+if TYPE_CHECKING:
+    from lxml.html import HtmlElement
+
+EXTRACTOR = "trafilatura-3"
 """Names the extraction for the chunks' recorded ingest version (see `ingest.versions`)."""
 
 # CommonMark's backslash escapes: a backslash before ASCII punctuation.
 _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _DOCUMENT = re.compile(r"<(html|body)[\s>]", re.IGNORECASE)
 _PERMALINK = re.compile(r"[ \t]*¶[ \t]*$", re.MULTILINE)
+_TEXT_BLOCKS = frozenset(
+    ("p", "dd", "dt", "li", "td", "th", "blockquote", "figcaption", "caption")
+    + tuple(f"h{level}" for level in range(1, 7))
+)
+_CONTAINERS = frozenset(
+    ("div", "section", "article", "main", "aside", "nav", "header", "footer", "body")
+    + ("ul", "ol", "dl", "table")
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ def extract_main_content(html: str) -> ExtractedPage:
 
     document = html if _DOCUMENT.search(html) else f"<html><body>{html}</body></html>"
     markdown = trafilatura.extract(
-        document,
+        _links_in_prose_as_text(document),
         output_format="markdown",
         include_formatting=True,  # keeps the headings as Markdown headings
         include_tables=True,
@@ -80,6 +94,40 @@ def extract_main_content(html: str) -> ExtractedPage:
         markdown = trafilatura.html2txt(document).strip()
     title = first_heading(markdown) or _html_title(document)
     return ExtractedPage(title=title, markdown=markdown)
+
+
+def _links_in_prose_as_text(document: str) -> HtmlElement:
+    """The parsed page, with the links inside running text turned into their text.
+
+    trafilatura drops a short block that is mostly links, as menus are. On reference pages
+    that also dropped definitions such as "Return the square root of *x*. This has the same
+    branch cut as log()." (its cross-reference is a link): 4-6% of the definitions on the
+    benchmark pages (`python -m bench.compare_extractors`). Here the links of a text block
+    (paragraph, list item, definition, table cell, heading) whose link text is at most
+    half of its text are unwrapped; blocks that are (nearly) all link, such as menus,
+    tables of contents and "next page" links, keep them, for trafilatura to drop.
+    """
+    from lxml.html import document_fromstring
+
+    root = document_fromstring(document)
+    blocks = {block for link in root.iter("a") if (block := _text_block(link)) is not None}
+    for block in blocks:
+        links = list(block.iter("a"))
+        linked = sum(len(link.text_content().strip()) for link in links)
+        if linked <= len(block.text_content().strip()) / 2:
+            for link in links:
+                link.drop_tag()
+    return root
+
+
+def _text_block(element: HtmlElement) -> HtmlElement | None:
+    """The paragraph-like block `element` is inline in, or None inside a container."""
+    parent = element.getparent()
+    while parent is not None and parent.tag not in _TEXT_BLOCKS:
+        if parent.tag in _CONTAINERS:
+            return None
+        parent = parent.getparent()
+    return parent
 
 
 def _html_title(html: str) -> str:
