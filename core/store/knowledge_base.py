@@ -52,6 +52,7 @@ from core.store.ledger import (
     Snapshot,
     abandoned,
     ledger_name,
+    local_writes,
     writer_token,
 )
 from core.store.records import NOTHING, document_filter, scope_filter, to_row
@@ -94,7 +95,11 @@ class MilvusKnowledgeBase:
             templating=opened.capabilities.filter_templates,
         )
         self._ledger = Ledger(
-            self._aclient, name, settings.milvus_timeout, lag=opened.capabilities.ledger_lag
+            self._aclient,
+            name,
+            settings.milvus_timeout,
+            lag=opened.capabilities.ledger_lag,
+            local=local_writes(ledger_name(name)) if settings.uses_milvus_lite else None,
         )
         self._healer = Healer(
             self._aclient,

@@ -25,12 +25,16 @@ after each ledger change before touching the chunks, and a background read every
 `ledger_lag / 2` keeps a recent enough copy, so searches need not read the ledger
 themselves. A chunk a search finds was written after its version's ledger entry plus
 the lag; a copy read after the search ended less the lag therefore knows that entry.
+On Milvus Lite in process no other process can open the data, so every ledger write is
+this process's own (`LocalWrites`): a read stays the whole ledger until one of them
+starts, and searches reuse it meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -38,7 +42,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -102,11 +106,12 @@ class DocumentState:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The whole ledger as one read saw it, and when (`time.monotonic()`) that read
-    started."""
+    """The whole ledger as one read saw it, when (`time.monotonic()`) that read started,
+    and the count of this process's writes it is current for (see `LocalWrites`)."""
 
     documents: Mapping[DocumentKey, DocumentState] = field(default_factory=dict)
     read_at: float = field(default=-math.inf, compare=False)
+    current_at: int | None = field(default=None, compare=False)
 
     def state_of(self, document: DocumentKey) -> DocumentState:
         return self.documents.get(document) or DocumentState(document)
@@ -138,6 +143,37 @@ class Snapshot:
         if not terms:
             return None
         return MilvusFilter(f"not ({' or '.join(terms)})", params)
+
+
+@dataclass
+class LocalWrites:
+    """The ledger writes of this process, for a ledger no other process can write
+    (Milvus Lite in process: one process per data directory). A read that began with no
+    write in flight is the whole ledger for as long as no write starts after it."""
+
+    started: int = 0
+    in_flight: int = 0
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        self.started += 1
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    def mark(self) -> int | None:
+        """What a read beginning now will be current for (None: a write is in flight)."""
+        return None if self.in_flight else self.started
+
+
+@functools.cache
+def local_writes(ledger: str) -> LocalWrites:
+    """This process's writes to the ledger of that name, shared by every handle on it
+    (two Lite files with a collection of the same name share one: more reads, never
+    fewer)."""
+    return LocalWrites()
 
 
 def writer_token() -> str:
@@ -206,13 +242,15 @@ def ensure_ledger(client: MilvusClient, collection: str, timeout: float) -> str:
 def drop_ledger(client: MilvusClient, collection: str, timeout: float) -> None:
     name = ledger_name(collection)
     if client.has_collection(name, timeout=timeout):
-        client.drop_collection(name, timeout=timeout)
+        with local_writes(name).writing():
+            client.drop_collection(name, timeout=timeout)
 
 
 class Ledger:
     """Reads and writes the ledger through the async client. `fresh()` reads it anew,
     concurrent callers sharing one read that started after they asked; `covering_now`
-    settles for a recent enough copy (see the module's docstring)."""
+    settles for a recent enough copy (see the module's docstring). `local` when only this
+    process writes the ledger (Milvus Lite in process)."""
 
     def __init__(
         self,
@@ -221,12 +259,14 @@ class Ledger:
         timeout: float,
         clock: Callable[[], float] = time.time,
         lag: float = 0.0,
+        local: LocalWrites | None = None,
     ) -> None:
         self._client = client
         self.name = ledger_name(collection)
         self._timeout = timeout
         self._clock = clock
         self.lag = lag
+        self._local = local
         self._reads: Coalescer[None, None, Snapshot] = Coalescer(self._read_batch)
         self._refresher: asyncio.Task[None] | None = None
         self._last_asked = -math.inf
@@ -240,13 +280,17 @@ class Ledger:
         """A snapshot that knows every ledger change whose chunks a search ending now
         could have found: one whose read started after now less the lag (the latest
         one when it is that recent, else a fresh read). With a lag, asking keeps a
-        background read going every `lag / 2` until nobody has asked for a while."""
+        background read going every `lag / 2` until nobody has asked for a while. With
+        only this process writing, the latest read while no write started since."""
         moment = time.monotonic() - self.lag
         if self.lag > 0:
             self._keep_fresh()
         latest = self.latest
         if latest is not None and latest.read_at > moment:
             return latest
+        if self._local is not None and latest is not None:
+            if latest.current_at is not None and latest.current_at == self._local.mark():
+                return latest
         return await self.fresh()
 
     async def let_readers_catch_up(self) -> None:
@@ -280,6 +324,7 @@ class Ledger:
 
     async def _read(self) -> Snapshot:
         started = time.monotonic()
+        current_at = self._local.mark() if self._local is not None else None
         rows = await self._client().query(
             self.name,
             filter="seq >= 0",
@@ -299,12 +344,19 @@ class Ledger:
             document = DocumentKey(str(row[OWNER_FIELD]), str(row["source"]))
             versions = {h: Entry(**e) for h, e in json.loads(row["versions"]).items()}
             documents[document] = DocumentState(document, int(row["seq"]), versions)
-        self.latest = Snapshot(documents, read_at=started)
+        self.latest = Snapshot(documents, read_at=started, current_at=current_at)
         return self.latest
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        return self._local.writing() if self._local is not None else contextlib.nullcontext()
 
     async def write(self, state: DocumentState) -> DocumentState:
         """Make `state` the document's state: one new row (the atomic switch), then the
         older rows go. A state with nothing hidden leaves no row at all."""
+        with self._writing():
+            return await self._write(state)
+
+    async def _write(self, state: DocumentState) -> DocumentState:
         doc = document_id(state.document)
         client = self._client()
         if not state.versions:
@@ -340,7 +392,10 @@ class Ledger:
     async def forget(self, state: DocumentState) -> None:
         """Delete exactly the row `state` was read from (not a newer one)."""
         pk = f"{document_id(state.document)}:{state.seq}"
-        await self._client().delete(self.name, filter=f"pk == {literal(pk)}", timeout=self._timeout)
+        with self._writing():
+            await self._client().delete(
+                self.name, filter=f"pk == {literal(pk)}", timeout=self._timeout
+            )
 
     def now(self) -> float:
         return self._clock()
