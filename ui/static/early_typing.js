@@ -3,8 +3,11 @@
 // This script keeps the text typed while there is no message box (and nothing else has
 // the focus) and puts it into the box as soon as the box appears, caret at the end.
 // The welcome screen's box does not count: the app hides it while connecting (ui.page).
+// Only until the box first appears (at most WAIT_MS): keys are the page's own after that.
 (() => {
+  const WAIT_MS = 20000;
   let typed = "";
+  let waiting = true;
 
   const composer = () => {
     const box = document.querySelector("#chat-input");
@@ -15,7 +18,8 @@
   document.addEventListener(
     "keydown",
     (e) => {
-      if (composer() || !unfocused() || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+      if (!waiting || composer() || !unfocused()) return;
+      if (e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
       if (e.key.length === 1) typed += e.key;
       else if (e.key === "Backspace") typed = typed.slice(0, -1);
       else return;
@@ -35,8 +39,16 @@
     box.dispatchEvent(new Event("input", { bubbles: true }));
   };
 
-  new MutationObserver(() => {
-    const box = typed && composer();
-    if (box) hand_over(box);
-  }).observe(document.documentElement, { childList: true, subtree: true });
+  const observer = new MutationObserver(() => {
+    const box = composer();
+    if (!box) return;
+    stop();
+    if (typed) hand_over(box);
+  });
+  const stop = () => {
+    waiting = false;
+    observer.disconnect();
+  };
+  observer.observe(document.documentElement, { childList: true, subtree: true });
+  setTimeout(stop, WAIT_MS);
 })();
