@@ -110,11 +110,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusSe
         server.stop()
 
 
-def start_milvus_server(base_dir: Path, **options: Any) -> MilvusServerProcess:
-    """A started Milvus 2.3.5 server (`options` for `MilvusServerProcess`); skips the test
-    where it cannot start (fails in CI)."""
+def start_milvus_server(base_dir: Path) -> MilvusServerProcess:
+    """A started Milvus 2.3.5 server; skips the test where it cannot start (fails in CI).
+    One at a time: its embedded etcd always takes port 2380."""
     try:
-        server = MilvusServerProcess(base_dir, free_port(), **options)
+        server = MilvusServerProcess(base_dir, free_port())
     except ImportError as exc:
         pytest.skip(f"the milvus package is not installed: {exc}")
     try:

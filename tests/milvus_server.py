@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +22,13 @@ class MilvusServerProcess:
     its services) look for it where it no longer is.
     """
 
-    def __init__(self, base_dir: Path, port: int, *, session_ttl: int | None = None) -> None:
-        """`session_ttl`: seconds before a killed server's records of its services expire
-        (Milvus's `common.session.ttl`, 30 by default). A restarted server loads the
-        collections again only after that, so a short one makes a test of a restart quick.
-        """
+    def __init__(self, base_dir: Path, port: int) -> None:
         from milvus import MilvusServer  # the package is a dev extra; callers skip without it
 
         self._server: Any = MilvusServer()
         self._server.set_base_dir(str(base_dir))
         self.port = port
         self._server.config.set("proxy_port", port)
-        if session_ttl is not None:
-            self._server.config.set("common.session.ttl", session_ttl)
         self.uri = f"http://127.0.0.1:{self.port}"
         self._ports_pinned = False
 
@@ -46,6 +42,23 @@ class MilvusServerProcess:
             config.configs.update(ports)  # explicit ports are checked, never moved
             config.try_bind_port = _bind_reusing_address
             self._ports_pinned = True
+
+    def wait_until_loaded(self, collections: Iterable[str], timeout: float = 120.0) -> None:
+        """Until the server has loaded `collections` again after a restart. A 2.3.5 server
+        that was killed does so only once the sessions of its old processes expire
+        (`common.session.ttl`, 30 s), whoever asks it to load them meanwhile."""
+        from pymilvus import MilvusClient
+
+        client = MilvusClient(uri=self.uri, timeout=10)
+        deadline = time.monotonic() + timeout
+        try:
+            for name in collections:
+                while client.get_load_state(name)["state"].name != "Loaded":
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} was not loaded again in {timeout:g} s")
+                    time.sleep(0.5)
+        finally:
+            client.close()
 
     @property
     def pid(self) -> int:

@@ -1,10 +1,10 @@
-"""Fault-test fixtures: a `milvus-lite server` process and a Milvus 2.3.5 server the test
-can kill and start again, and the knowledge base and RAG chain over them (fake
+"""Fault-test fixtures: a `milvus-lite server` process the test can kill and start again,
+and the knowledge base and RAG chain over it or the Milvus 2.3.5 server (fake
 embeddings: the faults are the point)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,8 @@ from chains.retriever import PassageRetriever
 from core.knowledge import AccessScope
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
-from tests.conftest import FAKE_DIM, PASSAGES, make_settings, start_milvus_server
+from tests.conftest import FAKE_DIM, PASSAGES, make_settings
 from tests.lite_server import LiteServer
-from tests.milvus_server import MilvusServerProcess
 
 __all__ = ["LiteServer", "ask", "retrieval_chain", "seeded_server_kb", "server_settings"]
 
@@ -36,17 +35,6 @@ async def served_kb(tmp_path: Path, lite_server: LiteServer) -> AsyncIterator[Mi
     await kb.flush()
     yield kb
     await kb.close()
-
-
-@pytest.fixture
-def own_milvus_server(tmp_path: Path) -> Iterator[MilvusServerProcess]:
-    """A Milvus 2.3.5 server of the test's own, to kill (the session's serves the others),
-    whose old sessions expire in 5 s instead of 30 (see `MilvusServerProcess`)."""
-    server = start_milvus_server(tmp_path / "milvus-server", session_ttl=5)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def seeded_server_kb(settings: Settings) -> MilvusKnowledgeBase:
