@@ -30,7 +30,7 @@ def ingest_version(chunk_size: int, chunk_overlap: int) -> str:
     document with another version is stale.
 
     >>> ingest_version(1000, 150)
-    'trafilatura-3+sections-1+1000/150'
+    'trafilatura-4+sections-1+1000/150'
     """
     return f"{EXTRACTOR}+{CHUNKER}+{chunk_size}/{chunk_overlap}"
 

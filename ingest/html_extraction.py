@@ -6,9 +6,11 @@ benchmark corpus (61 pages of Python's library reference, see bench/README.md) i
 of the pages' main text and every API definition, with under 1% from elsewhere;
 readability-lxml kept 61%.
 
-Before it runs, links inside running text become plain text (`_links_in_prose_as_text`):
-trafilatura drops short blocks that are mostly links, as menus are, and that dropped
-definitions whose one sentence cross-references another. Its Markdown keeps headings as
+Two things are prepared before it runs (`_prepared`). Links inside running text become
+plain text: trafilatura drops short blocks that are mostly links, as menus are, and that
+dropped definitions whose one sentence cross-references another. Footnotes and endnotes
+marked up as `<aside>` (Sphinx, pandoc) become ordinary blocks: trafilatura drops every
+`<aside>` as a sidebar, and with it what a page says in its notes. Its Markdown keeps headings as
 `#` lines, which the chunker splits on (`ingest.sections`). Two things are undone
 afterwards: Markdown's backslash escapes (`create\\_task` is stored as `create_task`, so
 keyword search and readers see the identifier), and the permalink marks documentation
@@ -45,7 +47,7 @@ from ingest.sections import first_heading
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
-EXTRACTOR = "trafilatura-3"
+EXTRACTOR = "trafilatura-4"
 """Names the extraction for the chunks' recorded ingest version (see `ingest.versions`)."""
 
 # CommonMark's backslash escapes: a backslash before ASCII punctuation.
@@ -56,6 +58,9 @@ _TEXT_BLOCKS = frozenset(
     ("p", "dd", "dt", "li", "td", "th", "blockquote", "figcaption", "caption")
     + tuple(f"h{level}" for level in range(1, 7))
 )
+# What marks an <aside> as a page's notes (DPUB-ARIA roles; Sphinx's and pandoc's classes).
+_NOTE_ROLES = frozenset(("note", "doc-footnote", "doc-endnote", "doc-endnotes"))
+_NOTE_CLASS = re.compile(r"(?:^|[\s-])(?:footnotes?|endnotes?)(?:$|[\s-])")
 _CONTAINERS = frozenset(
     ("div", "section", "article", "main", "aside", "nav", "header", "footer", "body")
     + ("ul", "ol", "dl", "table")
@@ -80,7 +85,7 @@ def extract_main_content(html: str) -> ExtractedPage:
 
     document = html if _DOCUMENT.search(html) else f"<html><body>{html}</body></html>"
     markdown = trafilatura.extract(
-        _links_in_prose_as_text(document),
+        _prepared(document),
         output_format="markdown",
         include_formatting=True,  # keeps the headings as Markdown headings
         include_tables=True,
@@ -98,8 +103,32 @@ def extract_main_content(html: str) -> ExtractedPage:
     return ExtractedPage(title=title, markdown=markdown)
 
 
-def _links_in_prose_as_text(document: str) -> HtmlElement:
-    """The parsed page, with the links inside running text turned into their text.
+def _prepared(document: str) -> HtmlElement:
+    """The parsed page, ready for trafilatura: notes as content, links in prose as text."""
+    from lxml.html import document_fromstring
+
+    root = document_fromstring(document)
+    _notes_as_content(root)
+    _links_in_prose_as_text(root)
+    return root
+
+
+def _notes_as_content(root: HtmlElement) -> None:
+    """Footnotes and endnotes in `<aside>` elements become `<div>`s.
+
+    trafilatura drops `<aside>` as sidebar chrome; Sphinx puts footnotes in one (csv's
+    "If newline='' is not specified, newlines embedded inside quoted fields will not be
+    interpreted correctly"), as pandoc does endnotes. Only asides whose role or class say
+    they hold notes change; other asides stay for trafilatura to judge.
+    """
+    for aside in list(root.iter("aside")):
+        role = aside.get("role") or ""
+        if role in _NOTE_ROLES or _NOTE_CLASS.search(aside.get("class") or ""):
+            aside.tag = "div"
+
+
+def _links_in_prose_as_text(root: HtmlElement) -> None:
+    """The links inside running text, turned into their text.
 
     trafilatura drops a short block that is mostly links, as menus are. On reference pages
     that also dropped definitions such as "Return the square root of *x*. This has the same
@@ -109,9 +138,6 @@ def _links_in_prose_as_text(document: str) -> HtmlElement:
     half of its text are unwrapped; blocks that are (nearly) all link, such as menus,
     tables of contents and "next page" links, keep them, for trafilatura to drop.
     """
-    from lxml.html import document_fromstring
-
-    root = document_fromstring(document)
     blocks = {block for link in root.iter("a") if (block := _text_block(link)) is not None}
     for block in blocks:
         links = list(block.iter("a"))
@@ -119,7 +145,6 @@ def _links_in_prose_as_text(document: str) -> HtmlElement:
         if linked <= len(block.text_content().strip()) / 2:
             for link in links:
                 link.drop_tag()
-    return root
 
 
 def _text_block(element: HtmlElement) -> HtmlElement | None:

@@ -1,4 +1,4 @@
-"""HTML extraction and structure-aware chunking on real pages: four pages of Python
+"""HTML extraction and structure-aware chunking on real pages: five pages of Python
 3.11's library reference as Debian's python3.11-doc ships them (tests/ingest/pages/,
 Sphinx output with its sidebar, breadcrumbs, "Previous / Next topic", "Report a Bug" and
 footer)."""
@@ -50,6 +50,19 @@ def test_a_definition_whose_sentence_is_a_cross_reference_is_kept() -> None:
     assert "Return the square root of *x*. This has the same branch cut as `log()`." in text
     assert "Return the base-10 logarithm of *x*. This has the same branch cut as `log()`." in text
     assert "Return the arc sine of *x*. This has the same branch cuts as `acos()`." in text
+
+
+def test_a_footnote_is_kept_and_an_aside_that_is_not_one_is_not() -> None:
+    """Sphinx puts footnotes in <aside> elements, which trafilatura dropped as sidebars."""
+    text = " ".join(extract_main_content(page("marshal.html")).markdown.split())
+    assert "Footnotes The name of this module stems from a bit of terminology" in text
+    sidebar = (
+        "<html><body><main><h1>Title</h1><p>"
+        + "The page's own text, long enough to be its main content. " * 8
+        + "</p><aside class='related'><p>Read our other article on a nearby subject.</p>"
+        "</aside></main></body></html>"
+    )
+    assert "nearby subject" not in extract_main_content(sidebar).markdown
 
 
 def test_inline_tags_are_joined_into_running_text() -> None:
