@@ -68,6 +68,11 @@ MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 # path, stay at the collection's "Session" level.
 READ_CONSISTENCY = "Strong"
 SETTLE_TRIES = 3  # listings and counts re-run while the ledger changes under them
+# Milvus Lite leaves rows out of a read that runs while the collection is being flushed
+# (another write ending, in this process or another): reads that decide what to commit or
+# delete are taken again (a short count at most this many times, after this pause).
+SHORT_READ_TRIES = 4
+SHORT_READ_PAUSE = 0.05
 
 T = TypeVar("T")
 
@@ -247,7 +252,9 @@ class MilvusKnowledgeBase:
         """Show `file_hash` and hide every other version of the document in one ledger
         write (the atomic switch), then delete the others' chunks."""
         mine = document_filter(document)
-        stored = await self._count(mine & MilvusFilter.equals("file_hash", file_hash))
+        stored = await self._count_at_least(
+            mine & MilvusFilter.equals("file_hash", file_hash), chunks
+        )
         if stored < chunks:
             raise StoreWriteFailed(
                 f"only {stored} of its {chunks} chunks are in the knowledge base (another "
@@ -261,7 +268,7 @@ class MilvusKnowledgeBase:
             )
         snapshot = await self._read_ledger()
         state = snapshot.state_of(document)
-        in_store = {str(row["file_hash"]) for row in await self._query(mine, ["file_hash"])}
+        in_store = {file_hash for _, _, file_hash in await self._versions_in_store(mine)}
         others = (in_store | set(state.hashes("pending", "superseded"))) - {file_hash}
         now = self._ledger.now()
         switched = self._expire(state).with_version(file_hash, None)
@@ -300,13 +307,12 @@ class MilvusKnowledgeBase:
             return 0
         snapshot = await self._read_ledger()
         visible = MilvusFilter.all_of(where, snapshot.exclusion())
-        existing = await self._count(visible)
+        existing = await self._count_at_least(visible, 1)
         if not existing:
             return 0
         found: dict[DocumentKey, set[str]] = {}
-        for row in await self._query(visible, [OWNER_FIELD, "source", "file_hash"]):
-            document = DocumentKey(str(row[OWNER_FIELD]), str(row["source"]))
-            found.setdefault(document, set()).add(str(row["file_hash"]))
+        for row_owner, row_source, row_hash in await self._versions_in_store(visible):
+            found.setdefault(DocumentKey(row_owner, row_source), set()).add(row_hash)
         hidden: dict[DocumentKey, DocumentState] = {}
         for document, hashes in found.items():
             state = (await self._read_ledger()).state_of(document)
@@ -487,6 +493,31 @@ class MilvusKnowledgeBase:
             )
 
         return await self._call("read the knowledge base", query)
+
+    async def _count_at_least(self, where: MilvusFilter | None, expected: int) -> int:
+        """How many chunks match `where`, read again while fewer than `expected` do: a
+        read during a flush on Milvus Lite can miss rows that are there (never the other
+        way), for some 10-30 ms."""
+        stored = await self._count(where)
+        for _ in range(SHORT_READ_TRIES - 1):
+            if stored >= expected:
+                break
+            await asyncio.sleep(SHORT_READ_PAUSE)
+            stored = await self._count(where)
+        return stored
+
+    async def _versions_in_store(self, where: MilvusFilter | None) -> set[tuple[str, str, str]]:
+        """The (owner, source, file_hash) of the chunks matching `where`, from two reads a
+        moment apart: one that ran during a flush on Milvus Lite may miss some (see
+        `_count_at_least`), and a version missed here would stay visible beside the new."""
+        fields = [OWNER_FIELD, "source", "file_hash"]
+        found: set[tuple[str, str, str]] = set()
+        for attempt in range(2):
+            if attempt:
+                await asyncio.sleep(SHORT_READ_PAUSE)
+            rows = await self._query(where, fields)
+            found |= {(str(r[OWNER_FIELD]), str(r["source"]), str(r["file_hash"])) for r in rows}
+        return found
 
     async def _count(self, where: MilvusFilter | None) -> int:
         async def count() -> Any:
