@@ -21,7 +21,6 @@ from ui.streaming import SafeStream
 
 logger = logging.getLogger(__name__)
 WAITING_FOR_MODEL = "*Waiting for the language model…*"
-NOT_FINISHED = "*(No answer was saved: the app stopped before it finished this answer.)*"
 
 
 def access_scope(user: str, options: SearchOptions, chat_id: str) -> AccessScope:
@@ -59,7 +58,6 @@ async def answer_question(
     step.input = question
     await step.send()
     answer = SafeStream(cl.Message(content=""))
-    answer.keep_in_history(NOT_FINISHED)  # what a reopened chat shows if the app dies now
     if services.resources.chat_model is not None:
         await answer.show_waiting(WAITING_FOR_MODEL)
     retrieval: Retrieval | None = None

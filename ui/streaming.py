@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import chainlit as cl
-from chainlit.data import get_data_layer
-from chainlit.utils import utc_now
 
 from chains.safety import StreamSanitizer, sanitize_markdown
 
@@ -29,25 +26,6 @@ class SafeStream:
         self._shown = ""
         self._sanitize = StreamSanitizer()
         self._last_flush = 0.0
-        self._stored: asyncio.Task[None] | None = None
-
-    def keep_in_history(self, text: str) -> None:
-        """Store the message in the chat's history now, reading `text` (escaped by the
-        caller), so that a chat reopened after the app stopped mid-answer says so; `finish`
-        overwrites it (same step id) and `discard` deletes it.
-
-        Chainlit stores a streamed message only when it is sent whole, so an answer being
-        written when the process died left no trace. Not awaited, like Chainlit's own
-        writes: one step's writes run in the order they were started
-        (`accounts.datalayer`).
-        """
-        data_layer = get_data_layer()
-        if data_layer is None:
-            return
-        if not self.message.created_at:
-            self.message.created_at = utc_now()
-        step = {**self.message.to_dict(), "output": text}
-        self._stored = asyncio.get_running_loop().create_task(data_layer.create_step(step))
 
     async def show_waiting(self, text: str) -> None:
         """Show `text` (escaped by the caller) until the first token replaces it."""
@@ -55,9 +33,8 @@ class SafeStream:
         self._shown = text
 
     async def discard(self) -> None:
-        """Take back a message that nothing was written into (it may show the waiting
-        text, and be stored by `keep_in_history`)."""
-        if (self._shown or self._stored is not None) and not self.raw:
+        """Take back a message that shows only the waiting text (nothing was written)."""
+        if self._shown and not self.raw:
             await self.message.remove()
 
     async def push(self, token: str) -> None:
