@@ -200,6 +200,12 @@ class Capabilities:
     copy read up to that long before: 0 where reading the ledger afresh is cheap (Milvus
     Lite), 1 s on a Milvus server, whose Strong reads wait for the next time tick
     (~200 ms). Every process on a store derives it from the same probe, so all agree."""
+    flush_every: int | None = None
+    """Rows a writer inserts before it flushes them, or None to leave flushing to the
+    backend. Milvus Lite turns every unflushed row into a Python list on each search
+    (about 25 µs a row, holding the interpreter's lock), so a search beside a large ingest
+    took 50 ms per 2,000 rows until the ingest's final flush; a Milvus server searches
+    its growing segments natively and seals them itself."""
 
     @property
     def label(self) -> str:

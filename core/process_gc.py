@@ -15,6 +15,11 @@ quarter of its CPU time (bench/README.md, "The ask CLI's start-up").
 
 `resume_collection` does nothing unless collection is held, so library code may call it
 whoever runs it (tests, the app).
+
+A long-running process (the app) calls `freeze_start_up()` once it is up: a full
+collection there walks every object start-up left (some 200,000: modules, classes,
+pydantic models) and took 70-90 ms with the interpreter's lock held, an event-loop stall
+at whatever moment it fell, typically during an ingest, which allocates most.
 """
 
 from __future__ import annotations
@@ -34,3 +39,11 @@ def resume_collection() -> None:
 
 def freeze_for_exit() -> None:
     gc.freeze()
+
+
+def freeze_start_up() -> None:
+    """Collect what starting left, then keep what survives out of later collections'
+    sight. Once per process: later calls (a reopened store) change nothing."""
+    if gc.isenabled() and gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()

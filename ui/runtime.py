@@ -23,6 +23,7 @@ from chains.errors import explain
 from chains.model_budget import ModelLimits
 from chains.rag import RagChain, build_rag_chain
 from chains.retriever import PassageRetriever
+from core.process_gc import freeze_start_up
 from core.resources import Resources, open_resources
 from core.settings import Settings
 from ingest.limits import MIB
@@ -114,7 +115,8 @@ async def start(settings: Settings) -> AppRuntime:
     """Configure uploads and the socket's message limit, migrate the chat-history
     database, guard the feedback routes, serve `/readyz`, keep the runtime on the server
     app, and open the services now (loading the embedding model before the first visitor
-    arrives). Raises if the database cannot be opened."""
+    arrives), then keep what start-up built out of the garbage collector's sight
+    (`core.process_gc`). Raises if the database cannot be opened."""
     configure_uploads(settings)
     guard_socket_messages(sio, settings.max_message_chars)
     database = await Database.open(settings)
@@ -128,6 +130,7 @@ async def start(settings: Settings) -> AppRuntime:
         logger.error(
             "start-up failed (will retry when a chat starts): %s", explain(exc, operator=True)
         )
+    freeze_start_up()
     return runtime
 
 

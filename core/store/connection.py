@@ -73,6 +73,9 @@ def probe(client: MilvusClient, timeout: float) -> Capabilities:
 
 
 SERVER_LEDGER_LAG = 1.0  # see Capabilities.ledger_lag
+# See Capabilities.flush_every: a search then walks at most this many unflushed rows
+# (~7 ms), and a flush of this many takes ~50 ms in a worker thread.
+LITE_FLUSH_EVERY = 256
 
 
 def capabilities_for(server_version: str) -> Capabilities:
@@ -100,6 +103,7 @@ def capabilities_for(server_version: str) -> Capabilities:
             bm25=True,
             sparse_vectors=True,
             partition_key=True,
+            flush_every=LITE_FLUSH_EVERY,
         )
     match = _SERVER_VERSION.search(server_version)
     version = (

@@ -113,6 +113,7 @@ class MilvusKnowledgeBase:
             timeout=settings.milvus_timeout,
         )
         self._writer = writer_token()
+        self._unflushed = 0  # rows this process inserted since its last flush
         # How long a deleted version stays in the ledger: longer than any search that
         # could still have seen its chunks (a search and its one retry).
         self._grace = max(60.0, 3 * settings.milvus_timeout)
@@ -209,6 +210,10 @@ class MilvusKnowledgeBase:
 
         # Not retried after a dropped connection: the insert may have landed.
         await self._call("store the document", insert, retry_unreachable=False)
+        self._unflushed += len(chunks)
+        every = self._capabilities.flush_every
+        if every is not None and self._unflushed >= every:
+            await self.flush()
 
     async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]:
         """Each version of a document in the store, with its declared and stored chunks
@@ -331,6 +336,7 @@ class MilvusKnowledgeBase:
 
     async def flush(self) -> None:
         """Persist and index what was written (Milvus Lite searches unflushed rows slowly)."""
+        self._unflushed = 0
         await self._call(
             "save the knowledge base",
             lambda: self._store.aclient.flush(self._collection, timeout=self._timeout),
