@@ -205,7 +205,9 @@ class Capabilities:
     backend. Milvus Lite turns every unflushed row into a Python list on each search
     (about 25 µs a row, holding the interpreter's lock), so a search beside a large ingest
     took 50 ms per 2,000 rows until the ingest's final flush; a Milvus server searches
-    its growing segments natively and seals them itself."""
+    its growing segments natively and seals them itself. Where set, a commit also
+    flushes first: Milvus Lite's flush hides the rows it moves while it runs, so only
+    hidden (uncommitted) rows may ever be unflushed."""
 
     @property
     def label(self) -> str:
