@@ -1,7 +1,7 @@
 """Many users asking at once through the RAG chain, idle and while an ingest runs.
 
     python -m bench.concurrent_chat [--users 1 10 50] [--token-ms 20] [--ingest-mb 3]
-        [--search-type hybrid|dense|keyword|mmr] [--uri URI] [--stalls]
+        [--rounds 5] [--search-type hybrid|dense|keyword|mmr] [--uri URI] [--stalls]
 
 The chat model is a fake that streams at a fixed rate (its first token comes `token-ms`
 after the call), so what is measured is the app: embedding the question, searching
@@ -35,6 +35,7 @@ from core.resources import open_resources
 from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+ROUND_PAUSE = 0.1  # seconds between one round's last answer and the next round
 QUESTIONS = [
     "What is retrieval-augmented generation?",
     "How does MMR differ from similarity search?",
@@ -91,11 +92,22 @@ async def one_user(chain: Any, question: str, options: SearchOptions) -> float:
 
 
 async def scenario(
-    chain: Any, users: int, delay: float, options: SearchOptions, stalls: bool = False
+    chain: Any,
+    users: int,
+    delay: float,
+    options: SearchOptions,
+    stalls: bool = False,
+    rounds: int = 1,
 ) -> list[float]:
-    questions = [QUESTIONS[i % len(QUESTIONS)] + f" ({i})" for i in range(users)]
+    """`users` asking at once, `rounds` times in a row: percentiles over every answer of
+    every round (one burst alone meets one moment of an ingest, so single runs varied
+    by 2x), and the worst loop stall of all of them."""
+    ttfts: list[float] = []
     with LoopLag(sample=stalls) as lag:
-        ttfts = await asyncio.gather(*(one_user(chain, q, options) for q in questions))
+        for round_ in range(rounds):
+            questions = [QUESTIONS[i % len(QUESTIONS)] + f" ({round_}.{i})" for i in range(users)]
+            ttfts += await asyncio.gather(*(one_user(chain, q, options) for q in questions))
+            await asyncio.sleep(ROUND_PAUSE)
     if stalls and lag.stacks:
         print(f"where the loop stalled ({users} users):\n{lag.report()}", flush=True)
     overheads = [t - delay for t in ttfts]
@@ -124,7 +136,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     rows: list[list[str]] = []
     results: dict[str, float] = {}
     for users in args.users:
-        stats = await scenario(chain, users, delay, options, args.stalls)
+        stats = await scenario(chain, users, delay, options, args.stalls, args.rounds)
         results[f"idle-{users}"] = stats[3]
         rows.append(["idle", str(users), *(f"{v:.0f}" for v in stats)])
         print(" | ".join(rows[-1]), flush=True)
@@ -139,9 +151,9 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     ingest = asyncio.create_task(ingestor.ingest_many([(p, p.name) for p in files], on_progress))
     await started.wait()
     for users in args.users:
+        stats = await scenario(chain, users, delay, options, args.stalls, args.rounds)
         if ingest.done():
-            print("the ingest finished before this scenario; use a larger --ingest-mb")
-        stats = await scenario(chain, users, delay, options, args.stalls)
+            print("the ingest finished during this scenario; use a larger --ingest-mb")
         results[f"ingest-{users}"] = stats[3]
         rows.append(
             [f"during a {args.ingest_mb:g} MB ingest", str(users), *(f"{v:.0f}" for v in stats)]
@@ -158,6 +170,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--token-ms", type=float, default=20.0)
     parser.add_argument("--ingest-mb", type=float, default=3.0)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="bursts per condition and number of users"
+    )
     parser.add_argument("--uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
     parser.add_argument(
         "--stalls", action="store_true", help="print where the event loop was when it stalled"
@@ -170,7 +185,10 @@ def main() -> None:
     args = parser.parse_args()
     rows, results = asyncio.run(run(args))
     print()
-    print(f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search)")
+    print(
+        f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search; "
+        f"each row: {args.rounds} bursts, percentiles over all their answers)"
+    )
     print(versions())
     print()
     headers = [
