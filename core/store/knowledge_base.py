@@ -141,8 +141,6 @@ class MilvusKnowledgeBase:
         )
         kb = cls(settings, embeddings, opened, name)
         await kb.sweep()
-        if opened.capabilities.flush_every is not None:
-            await kb.flush()  # rows Milvus Lite recovered from its log after a crash
         return kb
 
     # ----- what it is ------------------------------------------------------------------
