@@ -68,9 +68,11 @@ MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 # path, stay at the collection's "Session" level.
 READ_CONSISTENCY = "Strong"
 SETTLE_TRIES = 3  # listings and counts re-run while the ledger changes under them
-# Milvus Lite leaves rows out of a read that runs while the collection is being flushed
-# (another write ending, in this process or another): reads that decide what to commit or
-# delete are taken again (a short count at most this many times, after this pause).
+# Milvus Lite leaves out of a read the rows a flush is moving from its buffer to a segment.
+# Within one process a read that matters cannot meet that (a commit flushes its rows first,
+# and flushes take turns), but processes sharing one `milvus-lite server` can: reads that
+# decide what to commit or delete are taken again (a short count at most this many times,
+# after this pause).
 SHORT_READ_TRIES = 4
 SHORT_READ_PAUSE = 0.05
 
