@@ -52,12 +52,16 @@ def make_texts(folder: Path, chunks: int, runs: int) -> dict[str, object]:
     }
 
 
-def quantize(source: ModelFiles, folder: Path) -> ModelFiles:
+def quantize(source: ModelFiles, folder: Path, per_channel: bool = False) -> ModelFiles:
+    """A dynamic int8 copy of `source` (QInt8 weights), one scale per weight tensor or,
+    with `per_channel`, one per output channel."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    target = ModelFiles(folder / "int8")
+    target = ModelFiles(folder / ("int8-per-channel" if per_channel else "int8"))
     target.directory.mkdir()
-    quantize_dynamic(source.model, target.model, weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        source.model, target.model, weight_type=QuantType.QInt8, per_channel=per_channel
+    )
     shutil.copy(source.tokenizer, target.tokenizer)
     return target
 

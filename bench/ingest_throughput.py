@@ -37,7 +37,7 @@ def chunk_texts(files: list[Path], settings: Settings) -> list[str]:
 
 
 async def run(settings: Settings, files: list[Path]) -> list[list[str]]:
-    async with opened(settings, collection="bench_ingest", drop=True) as resources:
+    async with opened(settings, collection="bench_ingest", drop=True, bulk_load=True) as resources:
         embeddings = resources.embeddings
         embeddings.embed_documents(["warm up"])
         texts = chunk_texts(files, settings)

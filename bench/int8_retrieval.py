@@ -81,7 +81,7 @@ async def measure(
     if model == INT8:
         settings = settings.model_copy(update={"embedding_model": INT8_MODEL_NAME})
     embeddings = await asyncio.to_thread(model_embeddings, model, settings, int8)
-    kb = await MilvusKnowledgeBase.open(settings, embeddings, drop=True)
+    kb = await MilvusKnowledgeBase.open(settings, embeddings, drop=True, bulk_load=True)
     resources = Resources(settings=settings, embeddings=embeddings, kb=kb, chat_model=None)
     try:
         found = discover([corpus])
@@ -144,9 +144,9 @@ def differences(before: Run, after: Run) -> list[str]:
 
 
 async def run_all(
-    pairs: Sequence[tuple[Path, Path]], options: SearchOptions, folder: Path
+    pairs: Sequence[tuple[Path, Path]], options: SearchOptions, folder: Path, per_channel: bool
 ) -> list[Run]:
-    int8 = await asyncio.to_thread(quantize, default_model_files(), folder)
+    int8 = await asyncio.to_thread(quantize, default_model_files(), folder, per_channel)
     runs = []
     for corpus, golden in pairs:
         questions = read_golden(golden)
@@ -173,6 +173,11 @@ def main() -> None:
         default=SearchOptions.model_fields["k"].default,
         help="passages to retrieve (default %(default)s)",
     )
+    parser.add_argument(
+        "--per-channel",
+        action="store_true",
+        help="quantize with one scale per output channel (default: one per weight tensor)",
+    )
     args = parser.parse_args()
     if len(args.pairs) % 2:
         parser.error("give a golden set after each corpus folder")
@@ -182,7 +187,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-int8-model-"))
     started = time.perf_counter()
     try:
-        runs = asyncio.run(run_all(pairs, options, folder))
+        runs = asyncio.run(run_all(pairs, options, folder, args.per_channel))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     wall = time.perf_counter() - started

@@ -207,7 +207,9 @@ class Capabilities:
     took 50 ms per 2,000 rows until the ingest's final flush; a Milvus server searches
     its growing segments natively and seals them itself. Where set, a commit also
     flushes first: Milvus Lite's flush hides the rows it moves while it runs, so only
-    hidden (uncommitted) rows may ever be unflushed."""
+    hidden (uncommitted) rows may ever be unflushed. A bulk load that has Milvus Lite to
+    itself flushes in larger batches instead (`core.store.knowledge_base.BULK_FLUSH_EVERY`:
+    Lite's keyword scores are per segment)."""
 
     @property
     def label(self) -> str:

@@ -56,12 +56,17 @@ class Resources:
 
 
 async def open_resources(
-    settings: Settings, *, collection: str | None = None, drop: bool = False
+    settings: Settings,
+    *,
+    collection: str | None = None,
+    drop: bool = False,
+    bulk_load: bool = False,
 ) -> Resources:
     """Load the embedding model (off the loop) and open the knowledge base.
 
     `collection` overrides the configured one; `drop` empties it first (the ingest CLI's
-    `--drop`).
+    `--drop`); `bulk_load` says nothing else uses the store meanwhile (the ingest CLI: see
+    `MilvusKnowledgeBase.open`).
     """
     # pymilvus validates MILVUS_URI when imported: only once the settings are valid.
     from core.store import MilvusKnowledgeBase
@@ -74,7 +79,9 @@ async def open_resources(
         rerankers["cross-encoder"] = CrossEncoderReranker(model)
     if chat_model is not None:
         rerankers["llm"] = ChatModelReranker(chat_model)
-    kb = await MilvusKnowledgeBase.open(settings, embeddings, collection=collection, drop=drop)
+    kb = await MilvusKnowledgeBase.open(
+        settings, embeddings, collection=collection, drop=drop, bulk_load=bulk_load
+    )
     return Resources(
         settings=settings,
         embeddings=embeddings,
@@ -86,10 +93,16 @@ async def open_resources(
 
 @contextlib.asynccontextmanager
 async def opened(
-    settings: Settings, *, collection: str | None = None, drop: bool = False
+    settings: Settings,
+    *,
+    collection: str | None = None,
+    drop: bool = False,
+    bulk_load: bool = False,
 ) -> AsyncIterator[Resources]:
     """`open_resources` as a context that closes them again."""
-    resources = await open_resources(settings, collection=collection, drop=drop)
+    resources = await open_resources(
+        settings, collection=collection, drop=drop, bulk_load=bulk_load
+    )
     try:
         yield resources
     finally:

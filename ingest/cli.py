@@ -95,7 +95,7 @@ async def run(
     from ingest.pipeline import IngestOptions, Ingestor
 
     started = time.perf_counter()
-    async with opened(settings, drop=drop) as resources:
+    async with opened(settings, drop=drop, bulk_load=True) as resources:
         kb = resources.kb
         if if_empty and (chunks := await kb.count(AccessScope.everything())):
             print(

@@ -75,6 +75,15 @@ SETTLE_TRIES = 3  # listings and counts re-run while the ledger changes under th
 # after this pause).
 SHORT_READ_TRIES = 4
 SHORT_READ_PAUSE = 0.05
+# Rows a bulk load (`open(bulk_load=True)`) on Milvus Lite inserts between flushes. Lite
+# scores BM25 with each segment's own statistics (document count, average length, term
+# frequencies: milvus_lite's `Collection._search_sparse`), and every flush makes a segment,
+# so flushing per document or every `Capabilities.flush_every` rows left a corpus in
+# segments of a few dozen to a few hundred rows whose keyword scores disagreed (the same
+# corpus ranked differently from one ingest to the next). Segments of this many rows give
+# statistics close to the whole corpus's, while a count over the unflushed rows, which
+# each commit makes, stays under ~70 ms (Lite scans them at ~35 us a row).
+BULK_FLUSH_EVERY = 2048
 
 T = TypeVar("T")
 
@@ -83,7 +92,13 @@ class MilvusKnowledgeBase:
     """One collection, seen through the app's vocabulary. Build it with `open`."""
 
     def __init__(
-        self, settings: Settings, embeddings: Embeddings, opened: OpenedCollection, name: str
+        self,
+        settings: Settings,
+        embeddings: Embeddings,
+        opened: OpenedCollection,
+        name: str,
+        *,
+        bulk_load: bool = False,
     ) -> None:
         self._settings = settings
         self._client = opened.client
@@ -115,6 +130,12 @@ class MilvusKnowledgeBase:
             timeout=settings.milvus_timeout,
         )
         self._writer = writer_token()
+        # A bulk load into Milvus Lite in this process has the data to itself (Lite locks
+        # its directory), so no search can miss rows that a flush moves: it flushes in
+        # large batches, never per commit (see BULK_FLUSH_EVERY).
+        self._bulk = bulk_load and settings.uses_milvus_lite
+        every = opened.capabilities.flush_every
+        self._flush_every = BULK_FLUSH_EVERY if self._bulk and every is not None else every
         self._unflushed = 0  # rows this process inserted since its last flush
         # Milvus Lite fails one of two flushes of a collection that overlap ("current_seq
         # is monotonic").
@@ -131,17 +152,23 @@ class MilvusKnowledgeBase:
         *,
         collection: str | None = None,
         drop: bool = False,
+        bulk_load: bool = False,
     ) -> MilvusKnowledgeBase:
         """Connect, probe, create or check the collection and its ledger, load them (the
         blocking parts run in a worker thread), and sweep away what interrupted writes
-        left behind."""
+        left behind.
+
+        `bulk_load`: the caller loads a corpus and nothing else uses the store meanwhile
+        (the ingest CLI); on Milvus Lite in this process rows are then flushed in large
+        batches, which keyword search needs (see BULK_FLUSH_EVERY). Ignored where other
+        processes may be searching (a server)."""
         name = collection or settings.milvus_collection
         dim = len(await embeddings.aembed_query("dimension probe"))
         model = settings.embedding_model_name
         opened = await asyncio.to_thread(
             open_collection, settings, embeddings, name, model=model, dim=dim, drop=drop
         )
-        kb = cls(settings, embeddings, opened, name)
+        kb = cls(settings, embeddings, opened, name, bulk_load=bulk_load)
         await kb.sweep()
         return kb
 
@@ -216,8 +243,7 @@ class MilvusKnowledgeBase:
         # Not retried after a dropped connection: the insert may have landed.
         await self._call("store the document", insert, retry_unreachable=False)
         self._unflushed += len(chunks)
-        every = self._capabilities.flush_every
-        if every is not None and self._unflushed >= every:
+        if self._flush_every is not None and self._unflushed >= self._flush_every:
             await self.flush()
 
     async def stored_versions(self, document: DocumentKey) -> list[StoredVersion]:
@@ -261,13 +287,21 @@ class MilvusKnowledgeBase:
     async def commit_version(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
         """Show `file_hash` and hide every other version of the document in one ledger
         write (the atomic switch), then delete the others' chunks."""
-        mine = document_filter(document)
-        if self._capabilities.flush_every is not None:
+        if self._bulk:
+            # No flush may move rows while the commit counts them; nobody else searches.
+            async with self._flushing:
+                await self._commit(document, file_hash, chunks)
+            return
+        if self._flush_every is not None:
             # Milvus Lite's flush swaps in an empty buffer before the rows it held reach
             # their segment, and a search meanwhile sees none of them (3% of searches
             # beside a stream of flushes missed a committed document). Rows are flushed
             # before they become visible, so a later flush only ever moves hidden ones.
             await self._flush_buffered()
+        await self._commit(document, file_hash, chunks)
+
+    async def _commit(self, document: DocumentKey, file_hash: str, chunks: int) -> None:
+        mine = document_filter(document)
         stored = await self._count_at_least(
             mine & MilvusFilter.equals("file_hash", file_hash), chunks
         )

@@ -199,6 +199,41 @@ def test_locked_lite_directory_says_what_to_do(
         holder.wait()
 
 
+def _paragraph(seed: int, quota: int) -> str:
+    """About 700 characters of distinct filler words with `quota` mentions of "quota"."""
+    words = [f"w{seed}x{n}" for n in range(110)]
+    return " ".join(["quota"] * quota + words)
+
+
+def test_keyword_search_scores_a_folder_as_one_corpus(
+    env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local_embeddings: Embeddings
+) -> None:
+    """Milvus Lite scores BM25 with each segment's own statistics. The CLI used to flush
+    every document as it committed it, so each file had a segment of its own: in
+    `spread.txt`, where every paragraph says "quota" twice, the word was common (scored
+    near zero), while `rare.txt`'s one mention counted in full. Scored as one corpus, the
+    paragraphs that say it twice come first."""
+    monkeypatch.setenv("INGEST_CONCURRENCY", "1")  # one file after the other
+    corpus = tmp_path / "corpus"
+    write(corpus / "a_spread.txt", "\n\n".join(_paragraph(n, quota=2) for n in range(4)))
+    write(
+        corpus / "b_rare.txt",
+        "\n\n".join(_paragraph(10 + n, quota=1 if n == 0 else 0) for n in range(4)),
+    )
+    code, out = ingest(str(corpus))
+    assert "Ingested 2 files (8 chunks written)" in out, out
+
+    async def keyword_sources() -> list[str]:
+        kb = await MilvusKnowledgeBase.open(env, local_embeddings)
+        try:
+            request = SearchRequest("quota", AccessScope.everything(), "keyword", 5, 5, 0.5)
+            return [hit.source for hit in await kb.search(request)]
+        finally:
+            await kb.close()
+
+    assert asyncio.run(keyword_sources()) == ["a_spread.txt"] * 4 + ["b_rare.txt"]
+
+
 @pytest.mark.server
 def test_ingest_into_a_milvus_server(
     milvus_server_uri: str,
