@@ -1,7 +1,8 @@
 """Many users asking at once through the RAG chain, idle and while an ingest runs.
 
     python -m bench.concurrent_chat [--users 1 10 50] [--token-ms 20] [--ingest-mb 3]
-        [--rounds 5] [--search-type hybrid|dense|keyword|mmr] [--uri URI] [--stalls]
+        [--rounds 5] [--search-type hybrid|dense|keyword|mmr] [--fusion relative|rrf]
+        [--uri URI] [--stalls]
 
 The chat model is a fake that streams at a fixed rate (its first token comes `token-ms`
 after the call), so what is measured is the app: embedding the question, searching
@@ -16,7 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -29,7 +30,7 @@ from bench.loop_lag import LoopLag
 from chains.options import SearchOptions
 from chains.rag import build_rag_chain, rag_input
 from chains.retriever import PassageRetriever
-from core.knowledge import AccessScope
+from core.knowledge import AccessScope, Fusion
 from core.process_gc import freeze_start_up
 from core.resources import open_resources
 from ingest.pipeline import IngestOptions, Ingestor, ProgressEvent
@@ -128,7 +129,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
     ingestor = Ingestor(kb, IngestOptions.from_settings(settings))
     await ingestor.ingest_many([(p, p.name) for p in sorted(SAMPLE.iterdir())])
     delay = args.token_ms / 1000
-    options = SearchOptions(search_type=args.search_type, k=4)
+    options = SearchOptions(search_type=args.search_type, fusion=args.fusion, k=4)
     chain = build_rag_chain(PassageRetriever(searcher=kb), PacedChatModel(delay=delay))
     await scenario(chain, max(args.users), delay, options)  # warm-up: thread pool, batch shapes
     freeze_start_up()  # as the app does once it is up
@@ -182,11 +183,18 @@ def main() -> None:
         choices=["hybrid", "dense", "keyword", "mmr"],
         default=SearchOptions.model_fields["search_type"].default,
     )
+    parser.add_argument(
+        "--fusion",
+        choices=get_args(Fusion),
+        default=SearchOptions.model_fields["fusion"].default,
+        help="how hybrid search and MMR fuse the routes",
+    )
     args = parser.parse_args()
     rows, results = asyncio.run(run(args))
     print()
     print(
-        f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search; "
+        f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search, "
+        f"{args.fusion} fusion; "
         f"each row: {args.rounds} bursts, percentiles over all their answers)"
     )
     print(versions())

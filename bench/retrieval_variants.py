@@ -3,7 +3,8 @@ compared on one golden set without re-running a search per variant.
 
 For each question it runs the dense and the keyword (BM25) route once, `--depth` deep,
 on the configured collection, then ranks those candidates in each variant (RRF's k, the
-keyword route's weight, how deep each route is read, a page-aware step, MMR settings) and
+keyword route's weight, how deep each route is read, a page-aware step, relative score
+fusion, MMR settings) and
 grades the first `--k` as `python -m chains.evaluate` does: hit@1, hit@k, MRR, answer@k,
 on the whole set and on its odd and even lines (choose on one half, check on the other).
 """
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from bench.common import command_line, table
 from chains.evaluate import GoldenQuestion, _normal, read_golden
-from core.fusion import diverse, reciprocal_rank_fusion
+from core.fusion import diverse, reciprocal_rank_fusion, relative_score_fusion
 from core.knowledge import AccessScope, Hit, Route, SearchMode, SearchRequest
 from core.settings import load_settings
 
@@ -53,6 +54,38 @@ def fused_routes(depth: int, rrf_k: int = 60, weight: float = 1.0, pages: float 
         routes = {route: hits[:depth] for route, hits in c.routes.items()}
         hits = reciprocal_rank_fusion(routes, keyword_weight=weight, rrf_k=rrf_k)
         return (page_aware(hits, pages) if pages else hits)[:k]
+
+    return run
+
+
+def relative(depth: int, weight: float) -> Variant:
+    """The app's relative score fusion (`core.fusion.relative_score_fusion`)."""
+
+    def run(c: Candidates, k: int) -> list[Hit]:
+        routes = {route: hits[:depth] for route, hits in c.routes.items()}
+        return relative_score_fusion(routes, keyword_weight=weight)[:k]
+
+    return run
+
+
+def min_max(depth: int, weight: float) -> Variant:
+    """Relative score fusion with the dense cosine min-max scaled over the route's list
+    (tried, not used: its lowest candidate scores 0, so the result depends on the depth)."""
+
+    def run(c: Candidates, k: int) -> list[Hit]:
+        dense, keyword = c.routes["dense"][:depth], c.routes["keyword"][:depth]
+        cosines = [h.score or 0.0 for h in dense]
+        low, high = (min(cosines), max(cosines)) if cosines else (0.0, 1.0)
+        best_bm25 = max((h.score or 0.0 for h in keyword), default=1.0) or 1.0
+        scores: dict[str, float] = {}
+        hits: dict[str, Hit] = {}
+        for h in dense:
+            scores[h.id] = ((h.score or 0.0) - low) / ((high - low) or 1.0)
+            hits[h.id] = h
+        for h in keyword:
+            scores[h.id] = scores.get(h.id, 0.0) + weight * (h.score or 0.0) / best_bm25
+            hits.setdefault(h.id, h)
+        return [hits[i] for i in sorted(scores, key=lambda i: -scores[i])][:k]
 
     return run
 
@@ -88,10 +121,10 @@ async def collect(
 
 
 def mmr(
-    vectors: dict[str, list[float]], depth: int, fetch_k: int, lambda_mult: float, fused: bool
+    vectors: dict[str, list[float]], pool_of: Variant, fetch_k: int, lambda_mult: float, fused: bool
 ) -> Variant:
     def run(c: Candidates, k: int) -> list[Hit]:
-        pool = fused_routes(depth)(c, fetch_k)
+        pool = pool_of(c, fetch_k)
         return diverse(
             pool,
             [vectors[h.id] for h in pool],
@@ -154,11 +187,21 @@ def main(argv: list[str] | None = None) -> int:
             variants[f"rrf k=60, depth {depth}, page-aware {pages}"] = fused_routes(
                 depth, pages=pages
             )
+    for depth in (10, 20, 30, 50):
+        for weight in (1.0, 1.25, 1.5, 1.75, 2.0):
+            variants[f"relative, depth {depth}, keyword x{weight}"] = relative(depth, weight)
+    for depth in (20, 50):
+        for weight in (1.0, 1.5, 2.0):
+            variants[f"min-max dense, depth {depth}, keyword x{weight}"] = min_max(depth, weight)
     for relevance in ("dense", "fused"):
         for lambda_mult in (0.5, 0.7, 0.85):
-            variants[f"mmr, {relevance} relevance, lambda {lambda_mult}, fetch 20"] = mmr(
-                vectors, 20, 20, lambda_mult, relevance == "fused"
+            variants[f"mmr over rrf, {relevance} relevance, lambda {lambda_mult}, fetch 20"] = mmr(
+                vectors, fused_routes(20), 20, lambda_mult, relevance == "fused"
             )
+    for lambda_mult in (0.5, 0.7, 0.85):
+        variants[f"mmr over relative, fused relevance, lambda {lambda_mult}, fetch 20"] = mmr(
+            vectors, relative(20, 1.0), 20, lambda_mult, True
+        )
     halves = {
         "all": candidates,
         "odd lines": candidates[0::2],

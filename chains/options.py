@@ -6,7 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.knowledge import KEYWORD_WEIGHT, AccessScope, RerankMode, SearchMode, SearchRequest
+from core.knowledge import (
+    KEYWORD_WEIGHT,
+    AccessScope,
+    Fusion,
+    RerankMode,
+    SearchMode,
+    SearchRequest,
+)
 
 Scope = Literal["all", "chat", "library"]
 
@@ -22,8 +29,8 @@ SEARCH_TYPES: dict[str, SearchMode] = {
 
 class SearchOptions(BaseModel):
     """How to retrieve: the search mode (hybrid by default), how many passages, MMR's
-    candidates and diversity, the keyword route's weight, an optional source filter,
-    optional reranking.
+    candidates and diversity, how hybrid search fuses its routes and the keyword route's
+    weight, an optional source filter, optional reranking.
 
     >>> SearchOptions(search_type="mmr", k=3).fetch_k
     20
@@ -40,6 +47,7 @@ class SearchOptions(BaseModel):
     k: int = Field(default=4, ge=1, le=20)
     fetch_k: int = Field(default=20, ge=1, le=100)
     lambda_mult: float = Field(default=0.7, ge=0.0, le=1.0)  # bench/README.md: 0.5 lost passages
+    fusion: Fusion = "relative"
     keyword_weight: float = Field(default=KEYWORD_WEIGHT, ge=0.0, le=5.0)
     sources: tuple[str, ...] = ()
     scope: Scope = "all"  # "chat": this chat's uploads; "library": the shared library
@@ -69,6 +77,7 @@ class SearchOptions(BaseModel):
             fetch_k=self.fetch_k,
             lambda_mult=self.lambda_mult,
             sources=self.sources,
+            fusion=self.fusion,
             keyword_weight=self.keyword_weight,
             rerank=self.rerank,
         )

@@ -8,14 +8,15 @@ import argparse
 from typing import Any, get_args
 
 from chains.options import SearchOptions
-from core.knowledge import RerankMode
+from core.knowledge import Fusion, RerankMode
 from core.settings import Settings, load_settings
 
 _DEFAULTS = {name: field.default for name, field in SearchOptions.model_fields.items()}
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--collection`, `--k`, `--fetch-k`, `--lambda-mult`, `--keyword-weight`, `--rerank`."""
+    """`--collection`, `--k`, `--fetch-k`, `--lambda-mult`, `--fusion`, `--keyword-weight`,
+    `--rerank`."""
     parser.add_argument("--collection", help="collection name (default: MILVUS_COLLECTION)")
     parser.add_argument(
         "--k", type=int, default=_DEFAULTS["k"], help="passages to retrieve (default %(default)s)"
@@ -33,10 +34,18 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
         help="MMR diversity 0..1 (default %(default)s)",
     )
     parser.add_argument(
+        "--fusion",
+        choices=get_args(Fusion),
+        default=_DEFAULTS["fusion"],
+        help="how hybrid search combines its keyword and dense routes: relative scores or "
+        "reciprocal ranks (default %(default)s)",
+    )
+    parser.add_argument(
         "--keyword-weight",
         type=float,
         default=_DEFAULTS["keyword_weight"],
-        help="the keyword route's weight in the hybrid fusion (default %(default)s)",
+        help="the keyword route's weight in the hybrid fusion, the dense route's being 1 "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--rerank",
@@ -58,6 +67,7 @@ def options_from(args: argparse.Namespace, **more: Any) -> SearchOptions:
         k=args.k,
         fetch_k=args.fetch_k,
         lambda_mult=args.lambda_mult,
+        fusion=args.fusion,
         keyword_weight=args.keyword_weight,
         rerank=args.rerank,
         **more,

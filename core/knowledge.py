@@ -61,9 +61,13 @@ class AccessScope:
 
 
 SearchMode = Literal["hybrid", "dense", "keyword", "mmr"]
-"""hybrid: keyword (BM25) and dense routes fused by reciprocal rank; dense: embeddings
-only; keyword: BM25 only; mmr: relevant but not repetitive, over the hybrid candidates."""
+"""hybrid: keyword (BM25) and dense routes fused (see `Fusion`); dense: embeddings only;
+keyword: BM25 only; mmr: relevant but not repetitive, over the hybrid candidates."""
 Route = Literal["dense", "keyword"]
+Fusion = Literal["relative", "rrf"]
+"""How hybrid search combines its routes: `relative` (the default) adds their scores, each
+over the best in its route; `rrf` adds 1 / (60 + rank) (reciprocal rank fusion), blind to
+how far apart the scores are. See `core.fusion`."""
 RerankMode = Literal["off", "cross-encoder", "llm"]
 """Reranking after the search: none (the default), a local cross-encoder model
 (`RERANKER_MODEL`), or listwise by the configured chat model."""
@@ -81,6 +85,7 @@ class SearchRequest:
     fetch_k: int
     lambda_mult: float
     sources: tuple[str, ...] = ()
+    fusion: Fusion = "relative"
     keyword_weight: float = KEYWORD_WEIGHT
     rerank: RerankMode = "off"
 

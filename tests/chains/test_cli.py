@@ -71,6 +71,19 @@ def test_old_and_new_search_types(sample_kb: None) -> None:
 
 
 @pytest.mark.integration
+def test_fusion_option(sample_kb: None) -> None:
+    """Relative score fusion (the default) scores the best passage of a route at least
+    0.5; reciprocal rank fusion scores no passage over 2 / 61 (0.0328)."""
+    scores = {}
+    for fusion in ("relative", "rrf"):
+        code, out = ask("What is MMR?", "--json", "--fusion", fusion, "--k", "3")
+        assert code == EXIT_OK
+        scores[fusion] = [s["score"] for s in json.loads(out)["sources"]]
+    assert scores["relative"][0] >= 0.5
+    assert all(0 < score <= 0.0328 for score in scores["rrf"])
+
+
+@pytest.mark.integration
 def test_text_output_lists_sources(sample_kb: None) -> None:
     code, out = ask("Do I need an OpenAI key?", "--k", "2")
     assert code == EXIT_OK

@@ -28,7 +28,15 @@ def test_options_defaults_and_bounds() -> None:
         20,
         0.7,
     )
+    assert (options.fusion, options.keyword_weight) == ("relative", 1.0)
     assert SearchOptions(k=10, fetch_k=5).fetch_k == 10
-    for bad in ({"k": 0}, {"k": 21}, {"lambda_mult": 1.5}, {"search_type": "bm25"}):
+    bad_options: list[dict[str, object]] = [
+        {"k": 0},
+        {"k": 21},
+        {"lambda_mult": 1.5},
+        {"search_type": "bm25"},
+        {"fusion": "max"},
+    ]
+    for bad in bad_options:
         with pytest.raises(ValidationError):
             SearchOptions(**bad)
