@@ -69,9 +69,15 @@ def relative_score_fusion(
             fused[hit.id] = fused.get(hit.id, 0.0) + share
             ranks.setdefault(hit.id, {})[route] = rank
             first.setdefault(hit.id, hit)
+    # On a tie a passage both routes found wins, then the dense route's better rank.
     order = sorted(
         fused,
-        key=lambda chunk_id: (-fused[chunk_id], ranks[chunk_id].get("dense", 1 << 30), chunk_id),
+        key=lambda chunk_id: (
+            -fused[chunk_id],
+            -len(ranks[chunk_id]),
+            ranks[chunk_id].get("dense", 1 << 30),
+            chunk_id,
+        ),
     )
     return [
         replace(first[chunk_id], score=round(fused[chunk_id], 5), ranks=ranks[chunk_id])

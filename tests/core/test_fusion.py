@@ -60,6 +60,14 @@ def test_relative_fusion_weighs_the_keyword_route() -> None:
     assert fuse(_routes(), "rrf", 1.0) == reciprocal_rank_fusion(_routes(), keyword_weight=1.0)
 
 
+def test_relative_fusion_ties_go_to_a_passage_both_routes_found() -> None:
+    """BM25's only match, whose cosine is 0, ties with the dense route's best."""
+    dense = [hit("near", "a.txt", 0.5), hit("exact", "c.pdf", -0.1)]
+    keyword = [hit("exact", "c.pdf", 4.0)]
+    fused = relative_score_fusion({"dense": dense, "keyword": keyword}, keyword_weight=1.0)
+    assert [(h.id, h.score) for h in fused] == [("exact", 0.5), ("near", 0.5)]
+
+
 def test_relative_fusion_of_empty_or_scoreless_routes() -> None:
     assert relative_score_fusion({"dense": [], "keyword": []}, keyword_weight=1.0) == []
     zero = [hit("a", "a.html", 0.0), hit("b", "b.html", -0.2)]
