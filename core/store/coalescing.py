@@ -30,7 +30,12 @@ class _Insert:
 
 
 class CoalescingMilvus(Milvus):
-    """A dense-vector view of one collection whose concurrent calls share batches."""
+    """A dense-vector view of one collection whose concurrent calls share batches.
+
+    Its writes (inserts, deletes) and flushes take turns: Milvus Lite 3.2.2 swaps its
+    write-ahead log and write buffer during a flush without excluding writes, so a write
+    that overlapped a flush failed ("write to closed file", "current_seq is monotonic").
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -123,18 +128,25 @@ class CoalescingMilvus(Milvus):
             start += len(insert.texts)
         return out
 
-    # deletes ----------------------------------------------------------------------
+    # deletes and flushes ----------------------------------------------------------
 
     async def adelete(
         self, ids: list[str] | None = None, expr: str | None = None, **kwargs: Any
     ) -> bool | None:
         if ids or expr is None or "filter_params" in kwargs:
-            return await super().adelete(ids, expr, **kwargs)
+            async with self._write_lock:
+                return await super().adelete(ids, expr, **kwargs)
         return await self._deletes.submit(_frozen(kwargs), expr)
 
     async def _delete_batch(self, key: tuple[Any, ...], exprs: list[str]) -> list[bool]:
-        ok = await super().adelete(expr=merge_filters(exprs), **(_thawed(key) or {}))
+        async with self._write_lock:
+            ok = await super().adelete(expr=merge_filters(exprs), **(_thawed(key) or {}))
         return [bool(ok)] * len(exprs)
+
+    async def aflush(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        """Persist the collection's written rows, between writes (see the class)."""
+        async with self._write_lock:
+            await self.aclient.flush(self.collection_name, timeout=timeout)
 
 
 _EQUALS = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*==\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*$')

@@ -395,7 +395,7 @@ class MilvusKnowledgeBase:
         self._unflushed = 0
         await self._call(
             "save the knowledge base",
-            lambda: self._store.aclient.flush(self._collection, timeout=self._timeout),
+            lambda: self._store.aflush(timeout=self._timeout),
         )
 
     async def sweep(self) -> int:
