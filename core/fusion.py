@@ -12,7 +12,7 @@ shared by the knowledge base and its test fake.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -60,29 +60,12 @@ def relative_score_fusion(
         scaled[route] = {i: s / best if best > 0 else 0.0 for i, s in scores.items()}
     weights: dict[Route, float] = {"dense": 1.0, "keyword": keyword_weight}
     total = sum(weights[route] for route in routes) or 1.0
-    fused: dict[str, float] = {}
-    ranks: dict[str, dict[Route, int]] = {}
-    first: dict[str, Hit] = {}
-    for route, hits in routes.items():
-        for rank, hit in enumerate(hits, start=1):
-            share = weights[route] * scaled[route][hit.id] / total
-            fused[hit.id] = fused.get(hit.id, 0.0) + share
-            ranks.setdefault(hit.id, {})[route] = rank
-            first.setdefault(hit.id, hit)
-    # On a tie a passage both routes found wins, then the dense route's better rank.
-    order = sorted(
-        fused,
-        key=lambda chunk_id: (
-            -fused[chunk_id],
-            -len(ranks[chunk_id]),
-            ranks[chunk_id].get("dense", 1 << 30),
-            chunk_id,
-        ),
+    return _combined(
+        routes,
+        lambda route, _, hit: weights[route] * scaled[route][hit.id] / total,
+        # On a tie a passage both routes found wins, then the dense route's better rank.
+        tie=lambda ranks: (-len(ranks), ranks.get("dense", 1 << 30)),
     )
-    return [
-        replace(first[chunk_id], score=round(fused[chunk_id], 5), ranks=ranks[chunk_id])
-        for chunk_id in order
-    ]
 
 
 def reciprocal_rank_fusion(
@@ -91,21 +74,34 @@ def reciprocal_rank_fusion(
     """Hits of all routes, best first by sum(weight / (rrf_k + rank)); each carries its
     fused score and its rank in every route that found it."""
     weights: dict[Route, float] = {"dense": 1.0, "keyword": keyword_weight}
-    scores: dict[str, float] = {}
+    return _combined(
+        routes,
+        lambda route, rank, _: weights[route] / (rrf_k + rank),
+        # On a tie the dense route's better rank wins (it degrades more gracefully).
+        tie=lambda ranks: (ranks.get("dense", RRF_K),),
+    )
+
+
+def _combined(
+    routes: Mapping[Route, Sequence[Hit]],
+    share: Callable[[Route, int, Hit], float],
+    *,
+    tie: Callable[[Mapping[Route, int]], tuple[int, ...]],
+) -> list[Hit]:
+    """Hits of all routes, best first by the sum of `share(route, rank, hit)` over the
+    routes that found them (ties by `tie` of their ranks, then id); each carries that
+    sum as its score and its rank in every route that found it."""
+    fused: dict[str, float] = {}
     ranks: dict[str, dict[Route, int]] = {}
     first: dict[str, Hit] = {}
     for route, hits in routes.items():
         for rank, hit in enumerate(hits, start=1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + weights[route] / (rrf_k + rank)
+            fused[hit.id] = fused.get(hit.id, 0.0) + share(route, rank, hit)
             ranks.setdefault(hit.id, {})[route] = rank
             first.setdefault(hit.id, hit)
-    # On a tie the dense route's better rank wins (it degrades more gracefully).
-    order = sorted(
-        scores,
-        key=lambda chunk_id: (-scores[chunk_id], ranks[chunk_id].get("dense", RRF_K), chunk_id),
-    )
+    order = sorted(fused, key=lambda chunk_id: (-fused[chunk_id], *tie(ranks[chunk_id]), chunk_id))
     return [
-        replace(first[chunk_id], score=round(scores[chunk_id], 5), ranks=ranks[chunk_id])
+        replace(first[chunk_id], score=round(fused[chunk_id], 5), ranks=ranks[chunk_id])
         for chunk_id in order
     ]
 

@@ -137,8 +137,9 @@ class MilvusKnowledgeBase:
         every = opened.capabilities.flush_every
         self._flush_every = BULK_FLUSH_EVERY if self._bulk and every is not None else every
         self._unflushed = 0  # rows this process inserted since its last flush
-        # Milvus Lite fails one of two flushes of a collection that overlap ("current_seq
-        # is monotonic").
+        # Flushes take turns here so that a commit can wait for one in flight (Milvus Lite
+        # hides the rows a flush moves until it ends) and a bulk commit can hold them off;
+        # the store view keeps every flush apart from other flushes and from writes.
         self._flushing = asyncio.Lock()
         # How long a deleted version stays in the ledger: longer than any search that
         # could still have seen its chunks (a search and its one retry).
