@@ -75,7 +75,7 @@ async def measure(kb: MilvusKnowledgeBase, mode: SearchMode, users: int, runs: i
             for u in range(users)
         ]
         plain = [
-            (lambda r=r: kb._routes.run(mode, r, where))
+            (lambda r=r: kb._routes.run(mode, r, where, kb._routes.query_vector(r.query)))
             for r in requests  # noqa: SLF001
         ]
         ledger = [(lambda r=r: kb.search(r)) for r in requests]

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             variants[f"rrf k=60, depth {depth}, page-aware {pages}"] = fused_routes(
                 depth, pages=pages
             )
-    for depth in (10, 20, 30, 50):
+    for depth in (8, 10, 12, 14, 16, 20, 30, 50):
         for weight in (1.0, 1.25, 1.5, 1.75, 2.0):
             variants[f"relative, depth {depth}, keyword x{weight}"] = relative(depth, weight)
     for depth in (20, 50):

@@ -1,11 +1,12 @@
 """Running a search: the dense and BM25 routes through langchain-milvus's async search,
 their fusion (`core.fusion`), and MMR over the fused candidates (relevance: their fused
-order; similarity: their dense vectors)."""
+order; similarity: their dense vectors). A question is embedded once per search
+(`QueryVector`), however many times the search runs or needs its vector."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from langchain_core.embeddings import Embeddings
 
@@ -23,6 +24,25 @@ the answer passage as often as 30 or 50, at less cost per search; 10 found fewer
 (bench/README.md)."""
 
 
+@dataclass
+class QueryVector:
+    """A question's embedding, made on first use and then reused: by a search that runs
+    again after the version ledger changed under it, and by MMR, which ranks on it.
+
+    Embedding a question is most of a search's cost under load (a batch of 50 questions
+    took longer than the searches themselves), so it must not be paid twice."""
+
+    embeddings: Embeddings
+    text: str
+    _vector: asyncio.Future[list[float]] | None = field(default=None, init=False, repr=False)
+
+    async def get(self) -> list[float]:
+        if self._vector is None:
+            self._vector = asyncio.ensure_future(self.embeddings.aembed_query(self.text))
+        # Shielded: a caller cancelled while waiting leaves the embedding to the others.
+        return await asyncio.shield(self._vector)
+
+
 @dataclass(frozen=True)
 class Routes:
     """The views of one collection a search can use (`keyword` is None without BM25)."""
@@ -34,52 +54,70 @@ class Routes:
     timeout: float
     templating: bool
 
+    def query_vector(self, question: str) -> QueryVector:
+        """The embedding of `question`, to be made once for one search (see `run`)."""
+        return QueryVector(self.embeddings, question)
+
     async def run(
-        self, mode: SearchMode, request: SearchRequest, where: MilvusFilter | None
+        self,
+        mode: SearchMode,
+        request: SearchRequest,
+        where: MilvusFilter | None,
+        vector: QueryVector,
     ) -> list[Hit]:
-        """The hits of `request` in `mode` (already the mode that can run here)."""
+        """The hits of `request` in `mode` (already the mode that can run here); `vector`
+        is the query's embedding (`query_vector`), shared by every run of one search."""
         if mode == "dense":
-            return await self._route("dense", request.query, request.k, where)
+            return await self._route("dense", request.query, vector, request.k, where)
         if mode == "keyword":
-            return await self._route("keyword", request.query, request.k, where)
+            return await self._route("keyword", request.query, vector, request.k, where)
         if mode == "hybrid":
-            return (await self._fused(request, request.k, where))[: request.k]
-        return await self._mmr(request, where)
+            return (await self._fused(request, vector, request.k, where))[: request.k]
+        return await self._mmr(request, vector, where)
 
     async def _route(
-        self, route: Route, query: str, k: int, where: MilvusFilter | None
+        self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
     ) -> list[Hit]:
-        store = self.dense if route == "dense" else self.keyword
-        assert store is not None
-        found = await store.asimilarity_search_with_score(
-            query, k=k, timeout=self.timeout, **search_kwargs(where, templating=self.templating)
-        )
+        kwargs = search_kwargs(where, templating=self.templating)
+        if route == "dense":
+            found = await self.dense.asimilarity_search_with_score_by_vector(
+                await vector.get(), k=k, timeout=self.timeout, **kwargs
+            )
+        else:  # BM25: Milvus analyzes the text itself
+            assert self.keyword is not None
+            found = await self.keyword.asimilarity_search_with_score(
+                query, k=k, timeout=self.timeout, **kwargs
+            )
         # BM25 scores are negative on Milvus Lite, positive on a server: keep the size.
         return [
             to_hit(doc, score if route == "dense" else abs(score), {route: rank})
             for rank, (doc, score) in enumerate(found, start=1)
         ]
 
-    async def _fused(self, request: SearchRequest, k: int, where: MilvusFilter | None) -> list[Hit]:
+    async def _fused(
+        self, request: SearchRequest, vector: QueryVector, k: int, where: MilvusFilter | None
+    ) -> list[Hit]:
         """The hybrid candidates, at least `k`: both routes fused (dense alone without
         BM25), each read `k` deep for reciprocal rank fusion and `RELATIVE_DEPTH` deep for
         relative score fusion."""
         if self.keyword is None:
-            return await self._route("dense", request.query, k, where)
+            return await self._route("dense", request.query, vector, k, where)
         depth = k if request.fusion == "rrf" else max(k, RELATIVE_DEPTH)
         dense, keyword = await asyncio.gather(
-            self._route("dense", request.query, depth, where),
-            self._route("keyword", request.query, depth, where),
+            self._route("dense", request.query, vector, depth, where),
+            self._route("keyword", request.query, vector, depth, where),
         )
         routes: dict[Route, list[Hit]] = {"dense": dense, "keyword": keyword}
         return fuse(routes, request.fusion, request.keyword_weight)
 
-    async def _mmr(self, request: SearchRequest, where: MilvusFilter | None) -> list[Hit]:
-        candidates = (await self._fused(request, request.fetch_k, where))[: request.fetch_k]
+    async def _mmr(
+        self, request: SearchRequest, vector: QueryVector, where: MilvusFilter | None
+    ) -> list[Hit]:
+        candidates = (await self._fused(request, vector, request.fetch_k, where))[: request.fetch_k]
         if not candidates:
             return []
         query_vector, rows = await asyncio.gather(
-            self.embeddings.aembed_query(request.query),
+            vector.get(),
             self.dense.aclient.query(
                 self.collection,
                 output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
