@@ -218,17 +218,21 @@ class MilvusKnowledgeBase:
         starts as its filter, then check the hits against a ledger read that started after
         the search ended, less the backend's lag (writers wait that long before touching
         chunks): another process may have registered a pending version, or committed one,
-        meanwhile. When the ledger changed, the search runs once more with what it says
-        now (the question is not embedded again).
+        meanwhile. Hits of versions hidden by then are dropped; the search runs once more
+        (on the same question vector) with what the ledger says now when that dropped a
+        hit, or when a version the search could show was replaced or removed meanwhile
+        (the document could otherwise be missing from the hits altogether).
 
-        The first copy is `covering_now` too, not merely the last one read: during an
-        ingest the ledger changes with every document, so a search filtered by an older
-        copy nearly always ran twice (issue 11: 50 users' searches during an ingest cost
-        2.9x idle, 1.4x once they ran once)."""
+        During an ingest the ledger changes with every document, so both rules matter
+        for speed (issue 11): filtered by the last copy read, nearly every search during
+        an ingest ran twice, and re-running on any change still re-ran those that met a
+        new document's registration or commit (neither can leave a document half shown:
+        one is dropped from the hits, the other shows once committed)."""
         before = await self._ledger.covering_now()
         hits = await run(before.exclusion())
         after = await self._ledger.covering_now()
-        if after.exclusion() != before.exclusion():
+        dropped = any(after.hides(h.owner, h.source, h.file_hash) for h in hits)
+        if dropped or after.hides_what_was_shown(before):
             hits = await run(after.exclusion())
             after = await self._ledger.covering_now()
         return [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]

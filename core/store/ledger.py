@@ -121,6 +121,19 @@ class Snapshot:
         state = self.documents.get(DocumentKey(owner, source))
         return state is not None and file_hash in state.versions
 
+    def hides_what_was_shown(self, earlier: Snapshot) -> bool:
+        """Whether this snapshot hides as replaced or removed a version that `earlier`
+        showed: a search filtered by `earlier` may then lack the document altogether (its
+        old chunks deleted, its new ones left out). Versions that are only being written
+        (pending) or that `earlier` already hid do not count: chunks of the former that a
+        search found are dropped by `hides`, and the latter's are not found."""
+        for document, state in self.documents.items():
+            hidden_before = earlier.state_of(document).versions.keys()
+            for file_hash, entry in state.versions.items():
+                if entry.state != "pending" and file_hash not in hidden_before:
+                    return True
+        return False
+
     def exclusion(self, *states: State) -> MilvusFilter | None:
         """A filter leaving out the chunks of versions in `states` (default: those whose
         chunks may still exist); None when there are none, so the common case adds

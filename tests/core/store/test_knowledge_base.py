@@ -700,25 +700,65 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
         assert kb._store._searches.batches == before + 1
         assert hits[0].source == "a.txt"
 
-    async def test_a_search_embeds_its_question_once(
+    async def test_a_search_beside_another_documents_upload_runs_once(
         self, open_kb: OpenKB, fake_embeddings: Embeddings
     ) -> None:
-        """Run again because the ledger changed while it ran, or MMR ranking on the
-        question's vector: one embedding of the question either way."""
+        """Another document registered, or committed for the first time, while a search
+        runs cannot leave a document half shown: the search runs once (it ran again on
+        any change of the ledger, as during an ingest it nearly always did)."""
+        embeddings = CountedQueries(fake_embeddings)
+        kb = await open_kb(embeddings)
+        await kb.add_chunks(PASSAGES)
+        new = DocumentKey("ingest", "new.txt")
+
+        async def register() -> None:
+            await kb.begin_version(new, "v1")
+
+        async def commit() -> None:
+            await kb.add_chunks(
+                [record("alpha text about apples", "new.txt", owner="ingest", file_hash="v1")]
+            )
+            await kb.commit_version(new, "v1", 1)
+
+        for meanwhile in (register, commit):
+            await search(kb, "alpha")
+            embeddings.meanwhile = meanwhile
+            searches = kb._store._searches.batches
+            hits = await search(kb, "alpha text about apples")
+            assert kb._store._searches.batches == searches + 1
+            assert hits[0].source == "a.txt"
+        assert "new.txt" in await sources_found(kb, "alpha text about apples")
+
+    async def test_a_search_run_again_embeds_its_question_once(
+        self, open_kb: OpenKB, fake_embeddings: Embeddings
+    ) -> None:
+        """A document replaced while a search runs: the search runs again with the ledger
+        as it is now (else the document could be missing altogether), on the same
+        question vector. MMR, which ranks on that vector too, embeds it once as well."""
         embeddings = CountedQueries(fake_embeddings)
         kb = await open_kb(embeddings)
         await kb.add_chunks(PASSAGES)
         await search(kb, "alpha")
+        alices = DocumentKey("alice", "a.txt")
 
-        async def register_another_document() -> None:
-            await kb.begin_version(DocumentKey("ingest", "meanwhile.txt"), "v1")
+        async def replace_alices_document() -> None:
+            await kb.begin_version(alices, "hash-2")
+            update = record(
+                "alpha text about apples, updated",
+                "a.txt",
+                owner="alice",
+                chat_id="chat-A",
+                file_hash="hash-2",
+            )
+            await kb.add_chunks([update])
+            await kb.commit_version(alices, "hash-2", 1)
 
-        embeddings.queries, embeddings.meanwhile = 0, register_another_document
+        embeddings.queries, embeddings.meanwhile = 0, replace_alices_document
         searches = kb._store._searches.batches
         hits = await search(kb, "alpha text about apples")
         assert kb._store._searches.batches == searches + 2  # it ran again ...
         assert embeddings.queries == 1  # ... on the same vector
-        assert hits[0].source == "a.txt"
+        assert [h.file_hash for h in hits if h.source == "a.txt"] == ["hash-2"]
 
         embeddings.queries = 0
         hits = await search(kb, "alpha text about apples", mode="mmr", k=3)
