@@ -2,7 +2,8 @@
 
 Callers use the usual async API; underneath, concurrent one-query searches with the same
 parameters (dense vectors, or BM25 query texts) become one multi-query `search`,
-concurrent inserts one `insert`, and concurrent deletes by expression one `delete` (see
+concurrent inserts one `insert`, concurrent deletes by expression one `delete`, and
+concurrent reads of rows' vectors (`avectors`, for MMR) one `query` (see
 `core.coalesce`). Inserts are also
 serialized: Milvus Lite requires writes to one collection to be.
 """
@@ -18,7 +19,10 @@ from typing import Any
 from langchain_milvus import Milvus
 
 from core.coalesce import Coalescer
-from core.store.schema import SPARSE_FIELD, VECTOR_FIELD
+from core.store.filters import MilvusFilter, query_kwargs
+from core.store.schema import PRIMARY_FIELD, SPARSE_FIELD, VECTOR_FIELD
+
+QUERY_ROWS = 16384  # Milvus caps the rows one query returns at this
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class CoalescingMilvus(Milvus):
             self._insert_batch
         )
         self._deletes: Coalescer[tuple[Any, ...], str, bool] = Coalescer(self._delete_batch)
+        self._vector_reads: Coalescer[tuple[Any, ...], list[str], dict[str, list[float]]] = (
+            Coalescer(self._vector_batch)
+        )
 
     def _remove_forbidden_fields(self, fields: list[str]) -> list[str]:
         """Never return a vector with a hit (the BM25 view would return the dense one)."""
@@ -88,6 +95,39 @@ class CoalescingMilvus(Milvus):
             **(_thawed(kwargs) or {}),
         )
         return [[hits] for hits in result]  # each caller gets a one-query result
+
+    async def avectors(
+        self,
+        ids: list[str],
+        *,
+        templating: bool,
+        timeout: float | None = None,  # noqa: ASYNC109  (Milvus's own deadline)
+    ) -> dict[str, list[float]]:
+        """The dense vectors of the rows with primary keys `ids` (rows gone meanwhile are
+        left out). Fifty users' MMR searches end together and each needs its candidates'
+        vectors: one query instead of fifty."""
+        if not ids:
+            return {}
+        return await self._vector_reads.submit((templating, timeout), list(ids))
+
+    async def _vector_batch(
+        self, key: tuple[Any, ...], id_lists: list[list[str]]
+    ) -> list[dict[str, list[float]]]:
+        templating, timeout = key
+        wanted = list(dict.fromkeys(i for ids in id_lists for i in ids))
+        found: dict[str, list[float]] = {}
+        for start in range(0, len(wanted), QUERY_ROWS):
+            rows = await self.aclient.query(
+                self.collection_name,
+                output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
+                timeout=timeout,
+                **query_kwargs(
+                    MilvusFilter.one_of(PRIMARY_FIELD, wanted[start : start + QUERY_ROWS]),
+                    templating=templating,
+                ),
+            )
+            found.update((str(row[PRIMARY_FIELD]), row[VECTOR_FIELD]) for row in rows)
+        return [{i: found[i] for i in ids if i in found} for ids in id_lists]
 
     # inserts ----------------------------------------------------------------------
 

@@ -13,9 +13,8 @@ from langchain_core.embeddings import Embeddings
 from core.fusion import diverse, fuse
 from core.knowledge import Hit, Route, SearchMode, SearchRequest
 from core.store.coalescing import CoalescingMilvus
-from core.store.filters import MilvusFilter, query_kwargs, search_kwargs
+from core.store.filters import MilvusFilter, search_kwargs
 from core.store.records import to_hit
-from core.store.schema import PRIMARY_FIELD, VECTOR_FIELD
 
 RELATIVE_DEPTH = 20
 """How many candidates each route reads for relative score fusion (the top `k` of the
@@ -116,19 +115,12 @@ class Routes:
         candidates = (await self._fused(request, vector, request.fetch_k, where))[: request.fetch_k]
         if not candidates:
             return []
-        query_vector, rows = await asyncio.gather(
+        query_vector, vectors = await asyncio.gather(
             vector.get(),
-            self.dense.aclient.query(
-                self.collection,
-                output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
-                timeout=self.timeout,
-                **query_kwargs(
-                    MilvusFilter.one_of(PRIMARY_FIELD, [h.id for h in candidates]),
-                    templating=self.templating,
-                ),
+            self.dense.avectors(
+                [h.id for h in candidates], templating=self.templating, timeout=self.timeout
             ),
         )
-        vectors = {str(row[PRIMARY_FIELD]): row[VECTOR_FIELD] for row in rows}
         present = [hit for hit in candidates if hit.id in vectors]
         # Off the event loop: ranking 20 candidates' vectors is about a millisecond of
         # numpy, and 50 users' MMR searches end together (one coalesced search), so on

@@ -732,6 +732,20 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
             assert hits[0].source == "a.txt"
         assert "new.txt" in await sources_found(kb, "alpha text about apples")
 
+    async def test_concurrent_mmr_searches_read_their_vectors_together(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        """Each MMR search reads its candidates' vectors: at once, in one query (it was
+        one query per search)."""
+        questions = [c.text for c in PASSAGES] * 3
+        alone = [await search(kb, q, mode="mmr", k=3) for q in questions]
+        reads = kb._store._vector_reads.batches
+        together = await asyncio.gather(*(search(kb, q, mode="mmr", k=3) for q in questions))
+        assert [[h.id for h in hits] for hits in together] == [
+            [h.id for h in hits] for hits in alone
+        ]
+        assert kb._store._vector_reads.batches - reads < len(questions) / 2
+
     async def test_mmr_ranks_off_the_event_loop(
         self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
     ) -> None:
