@@ -19,10 +19,8 @@ from typing import Any
 from langchain_milvus import Milvus
 
 from core.coalesce import Coalescer
-from core.store.filters import MilvusFilter, query_kwargs
+from core.store.filters import MAX_QUERY_ROWS, MilvusFilter, query_kwargs
 from core.store.schema import PRIMARY_FIELD, SPARSE_FIELD, VECTOR_FIELD
-
-QUERY_ROWS = 16384  # Milvus caps the rows one query returns at this
 
 
 @dataclass(frozen=True)
@@ -116,13 +114,13 @@ class CoalescingMilvus(Milvus):
         templating, timeout = key
         wanted = list(dict.fromkeys(i for ids in id_lists for i in ids))
         found: dict[str, list[float]] = {}
-        for start in range(0, len(wanted), QUERY_ROWS):
+        for start in range(0, len(wanted), MAX_QUERY_ROWS):
             rows = await self.aclient.query(
                 self.collection_name,
                 output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
                 timeout=timeout,
                 **query_kwargs(
-                    MilvusFilter.one_of(PRIMARY_FIELD, wanted[start : start + QUERY_ROWS]),
+                    MilvusFilter.one_of(PRIMARY_FIELD, wanted[start : start + MAX_QUERY_ROWS]),
                     templating=templating,
                 ),
             )

@@ -25,6 +25,7 @@ from typing import Any
 from core.errors import UnsupportedValue
 
 FilterValue = str | int | float | bool | list[str] | list[int]
+MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

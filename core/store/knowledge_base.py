@@ -43,7 +43,7 @@ from core.knowledge import (
     effective_mode,
 )
 from core.settings import Settings
-from core.store.filters import MilvusFilter, query_kwargs
+from core.store.filters import MAX_QUERY_ROWS, MilvusFilter, query_kwargs
 from core.store.healing import Healer
 from core.store.ledger import (
     DocumentState,
@@ -62,7 +62,6 @@ from core.store.views import OpenedCollection, open_collection
 
 logger = logging.getLogger(__name__)
 
-MAX_QUERY_ROWS = 16384  # Milvus caps offset + limit of one query at this
 # Listings, counts and version checks must see every write and delete before them (on a
 # server, "Session" reads missed deletes made through the async client); searches, the hot
 # path, stay at the collection's "Session" level.

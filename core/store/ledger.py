@@ -51,14 +51,13 @@ from pymilvus import AsyncMilvusClient, DataType, MilvusClient, MilvusException
 from core.coalesce import Coalescer
 from core.knowledge import DocumentKey
 from core.processes import process_exists
-from core.store.filters import FilterValue, MilvusFilter, literal
+from core.store.filters import MAX_QUERY_ROWS, FilterValue, MilvusFilter, literal
 from core.store.schema import OWNER_FIELD
 
 logger = logging.getLogger(__name__)
 
 State = Literal["pending", "superseded", "gone"]
 LEDGER_SUFFIX = "__ledger"
-MAX_ROWS = 16384
 REFRESH_IDLE = 60.0  # background ledger reads stop after this long without a search
 STALE_AFTER = 30 * 60.0
 """A pending version whose writer cannot be checked (another host) counts as abandoned
@@ -342,7 +341,7 @@ class Ledger:
             self.name,
             filter="seq >= 0",
             output_fields=["doc", "seq", OWNER_FIELD, "source", "versions"],
-            limit=MAX_ROWS,
+            limit=MAX_QUERY_ROWS,
             timeout=self._timeout,
             consistency_level="Strong",
         )
