@@ -191,8 +191,9 @@ class MilvusKnowledgeBase:
     async def search(self, request: SearchRequest) -> list[Hit]:
         """Search within the request's scope and sources, in its mode (see `SearchMode`).
 
-        Each route is langchain-milvus's async search: `asimilarity_search_with_score` on
-        the dense view, and on the BM25 view (the collection's built-in BM25 function);
+        Each route is langchain-milvus's async search: by the question's vector on the
+        dense view (`asimilarity_search_with_score_by_vector`; embedded once per search),
+        by its text on the BM25 view (the collection's built-in BM25 function);
         hybrid fuses them (relative score fusion, or reciprocal rank: `request.fusion`);
         MMR re-ranks the fused candidates on their dense vectors. Where the collection has
         no BM25 field, keyword routes fall back to dense (`effective_mode`). Only
@@ -230,11 +231,12 @@ class MilvusKnowledgeBase:
         before = await self._ledger.covering_now()
         hits = await run(before.exclusion())
         after = await self._ledger.covering_now()
-        dropped = any(after.hides(h.owner, h.source, h.file_hash) for h in hits)
-        if dropped or after.hides_what_was_shown(before):
+        shown = [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
+        if len(shown) < len(hits) or after.hides_what_was_shown(before):
             hits = await run(after.exclusion())
             after = await self._ledger.covering_now()
-        return [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
+            shown = [h for h in hits if not after.hides(h.owner, h.source, h.file_hash)]
+        return shown
 
     # ----- writing ---------------------------------------------------------------------
 
