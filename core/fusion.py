@@ -1,6 +1,7 @@
 """Combining search routes: relative score fusion (the default) or reciprocal rank
-fusion, and MMR that keeps each document's best passage. Pure functions over `Hit`s,
-shared by the knowledge base and its test fake.
+fusion, and MMR that keeps each document's best passage. Pure functions over `Hit`s
+(fusion also over `Candidate`s, hits whose passages are not read yet), shared by the
+knowledge base and its test fake.
 
 >>> hit = lambda chunk_id, source="doc": Hit(chunk_id, "", source, "owner", 0, None, None)
 >>> dense = [hit("a"), hit("b")]
@@ -14,16 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 import numpy as np
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from core.knowledge import Fusion, Hit, Route
+from core.knowledge import Candidate, Fusion, Hit, Route
 
 RRF_K = 60  # the usual constant: ranks deep in a list count little
 
+Found = TypeVar("Found", Hit, Candidate)
 
-def fuse(routes: Mapping[Route, Sequence[Hit]], fusion: Fusion, keyword_weight: float) -> list[Hit]:
+
+def fuse(
+    routes: Mapping[Route, Sequence[Found]], fusion: Fusion, keyword_weight: float
+) -> list[Found]:
     """The routes' hits in one list, best first, by `fusion`."""
     if fusion == "rrf":
         return reciprocal_rank_fusion(routes, keyword_weight=keyword_weight)
@@ -31,8 +37,8 @@ def fuse(routes: Mapping[Route, Sequence[Hit]], fusion: Fusion, keyword_weight: 
 
 
 def relative_score_fusion(
-    routes: Mapping[Route, Sequence[Hit]], *, keyword_weight: float
-) -> list[Hit]:
+    routes: Mapping[Route, Sequence[Found]], *, keyword_weight: float
+) -> list[Found]:
     """Hits of all routes, best first by (dense + weight * keyword) / (1 + weight), each
     route's score taken over the best score in its list (the dense cosine, floored at 0,
     and BM25 both have 0 as their least): the route's best passage scores 1. A hit a
@@ -69,8 +75,8 @@ def relative_score_fusion(
 
 
 def reciprocal_rank_fusion(
-    routes: Mapping[Route, Sequence[Hit]], *, keyword_weight: float, rrf_k: int = RRF_K
-) -> list[Hit]:
+    routes: Mapping[Route, Sequence[Found]], *, keyword_weight: float, rrf_k: int = RRF_K
+) -> list[Found]:
     """Hits of all routes, best first by sum(weight / (rrf_k + rank)); each carries its
     fused score and its rank in every route that found it."""
     weights: dict[Route, float] = {"dense": 1.0, "keyword": keyword_weight}
@@ -83,17 +89,17 @@ def reciprocal_rank_fusion(
 
 
 def _combined(
-    routes: Mapping[Route, Sequence[Hit]],
-    share: Callable[[Route, int, Hit], float],
+    routes: Mapping[Route, Sequence[Found]],
+    share: Callable[[Route, int, Found], float],
     *,
     tie: Callable[[Mapping[Route, int]], tuple[int, ...]],
-) -> list[Hit]:
+) -> list[Found]:
     """Hits of all routes, best first by the sum of `share(route, rank, hit)` over the
     routes that found them (ties by `tie` of their ranks, then id); each carries that
     sum as its score and its rank in every route that found it."""
     fused: dict[str, float] = {}
     ranks: dict[str, dict[Route, int]] = {}
-    first: dict[str, Hit] = {}
+    first: dict[str, Found] = {}
     for route, hits in routes.items():
         for rank, hit in enumerate(hits, start=1):
             fused[hit.id] = fused.get(hit.id, 0.0) + share(route, rank, hit)

@@ -108,6 +108,16 @@ class Hit:
     file_hash: str = ""  # the version of the document the chunk belongs to
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A chunk a route found, before its passage is read: its score in the route or the
+    fusion that ranked it, and its rank (from 1) in each route that found it."""
+
+    id: str
+    score: float | None
+    ranks: Mapping[Route, int] = field(default_factory=dict)
+
+
 KEYWORD_UNAVAILABLE = (
     "Keyword (BM25) search is not available on this Milvus (it needs Milvus 2.5 or later, "
     "or Milvus Lite): this search used the dense vectors only."

@@ -3,9 +3,15 @@
 Callers use the usual async API; underneath, concurrent one-query searches with the same
 parameters (dense vectors, or BM25 query texts) become one multi-query `search`,
 concurrent inserts one `insert`, concurrent deletes by expression one `delete`, and
-concurrent reads of rows' vectors (`avectors`, for MMR) one `query` (see
-`core.coalesce`). Inserts are also
-serialized: Milvus Lite requires writes to one collection to be.
+concurrent reads of rows by primary key (`arows`) one `query` (see `core.coalesce`).
+Inserts are also serialized: Milvus Lite requires writes to one collection to be.
+
+A search may ask for fewer fields than langchain-milvus does (`output_fields`, say the
+primary key only: `KEYS_ONLY`), and read the rows it keeps afterwards (`arows`): a fused
+search reads 20 hits per route and shows 4, and on Milvus Lite each hit's fields cost
+more than finding it (encoded by Lite, decoded by pymilvus on the event loop, parsed
+into a Document); reading 40 passages per question made hybrid search cost twice a dense
+one at 50 users (bench/README.md).
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
+from langchain_core.documents import Document
 from langchain_milvus import Milvus
 
 from core.coalesce import Coalescer
@@ -29,6 +37,20 @@ class _Insert:
     embeddings: list[list[float]]
     metadatas: list[dict[str, Any]] | None
     ids: list[str] | None
+
+
+KEYS_ONLY: Final = MappingProxyType({"output_fields": (PRIMARY_FIELD,)})
+"""Search keyword arguments for hits without their fields (their primary keys in the
+Documents' metadata, empty text): see the module's docstring."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A row read by primary key: its passage and metadata as langchain-milvus parses a
+    hit's, and its dense vector when it was asked for."""
+
+    document: Document
+    vector: list[float] | None
 
 
 class CoalescingMilvus(Milvus):
@@ -49,9 +71,14 @@ class CoalescingMilvus(Milvus):
             self._insert_batch
         )
         self._deletes: Coalescer[tuple[Any, ...], str, bool] = Coalescer(self._delete_batch)
-        self._vector_reads: Coalescer[tuple[Any, ...], list[str], dict[str, list[float]]] = (
-            Coalescer(self._vector_batch)
+        self._row_reads: Coalescer[tuple[Any, ...], list[str], dict[str, StoredChunk]] = Coalescer(
+            self._row_batch
         )
+
+    def _parse_document(self, data: dict[str, Any]) -> Document:
+        """A hit read with `KEYS_ONLY` has no text: its Document holds its key alone."""
+        data.setdefault(self._text_field, "")
+        return super()._parse_document(data)
 
     def _remove_forbidden_fields(self, fields: list[str]) -> list[str]:
         """Never return a vector with a hit (the BM25 view would return the dense one)."""
@@ -74,13 +101,14 @@ class CoalescingMilvus(Milvus):
                 embedding_or_text, k, param, expr, timeout, **kwargs
             )
         # A dense vector, or the text of a BM25 search: Milvus takes many of either at once.
-        key = (k, _frozen(param), expr, timeout, _frozen(kwargs))
+        fields = kwargs.pop("output_fields", None)
+        key = (k, _frozen(param), expr, timeout, _frozen(kwargs), tuple(fields or ()))
         return await self._searches.submit(key, embedding_or_text)
 
     async def _search_batch(
         self, key: tuple[Any, ...], vectors: list[list[float] | str]
     ) -> list[Any]:
-        k, param, expr, timeout, kwargs = key
+        k, param, expr, timeout, kwargs, fields = key
         result = await self.aclient.search(
             self.collection_name,
             data=vectors,
@@ -88,43 +116,49 @@ class CoalescingMilvus(Milvus):
             search_params=_thawed(param) or self._as_list(self.search_params)[0],
             limit=k,
             filter=expr,
-            output_fields=self._get_output_fields(),
+            output_fields=list(fields) or self._get_output_fields(),
             timeout=self.timeout or timeout,
             **(_thawed(kwargs) or {}),
         )
         return [[hits] for hits in result]  # each caller gets a one-query result
 
-    async def avectors(
+    async def arows(
         self,
         ids: list[str],
         *,
+        vectors: bool,
         templating: bool,
         timeout: float | None = None,  # noqa: ASYNC109  (Milvus's own deadline)
-    ) -> dict[str, list[float]]:
-        """The dense vectors of the rows with primary keys `ids` (rows gone meanwhile are
-        left out). Fifty users' MMR searches end together and each needs its candidates'
-        vectors: one query instead of fifty."""
+    ) -> dict[str, StoredChunk]:
+        """The rows with primary keys `ids`, with their dense vectors if `vectors` (rows
+        gone meanwhile are left out). Fifty users' searches end together and each reads
+        the passages it keeps (and MMR its candidates' vectors): one query, not fifty.
+
+        By primary key only: the keys come from a search already scoped to its user."""
         if not ids:
             return {}
-        return await self._vector_reads.submit((templating, timeout), list(ids))
+        return await self._row_reads.submit((vectors, templating, timeout), list(ids))
 
-    async def _vector_batch(
+    async def _row_batch(
         self, key: tuple[Any, ...], id_lists: list[list[str]]
-    ) -> list[dict[str, list[float]]]:
-        templating, timeout = key
+    ) -> list[dict[str, StoredChunk]]:
+        vectors, templating, timeout = key
+        fields = [PRIMARY_FIELD, *self._get_output_fields(), *([VECTOR_FIELD] if vectors else [])]
         wanted = list(dict.fromkeys(i for ids in id_lists for i in ids))
-        found: dict[str, list[float]] = {}
+        found: dict[str, StoredChunk] = {}
         for start in range(0, len(wanted), MAX_QUERY_ROWS):
             rows = await self.aclient.query(
                 self.collection_name,
-                output_fields=[PRIMARY_FIELD, VECTOR_FIELD],
+                output_fields=list(dict.fromkeys(fields)),
                 timeout=timeout,
                 **query_kwargs(
                     MilvusFilter.one_of(PRIMARY_FIELD, wanted[start : start + MAX_QUERY_ROWS]),
                     templating=templating,
                 ),
             )
-            found.update((str(row[PRIMARY_FIELD]), row[VECTOR_FIELD]) for row in rows)
+            for row in rows:
+                vector = row.pop(VECTOR_FIELD, None)
+                found[str(row[PRIMARY_FIELD])] = StoredChunk(self._parse_document(row), vector)
         return [{i: found[i] for i in ids if i in found} for ids in id_lists]
 
     # inserts ----------------------------------------------------------------------

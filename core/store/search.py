@@ -1,20 +1,26 @@
 """Running a search: the dense and BM25 routes through langchain-milvus's async search,
 their fusion (`core.fusion`), and MMR over the fused candidates (relevance: their fused
 order; similarity: their dense vectors). A question is embedded once per search
-(`QueryVector`), however many times the search runs or needs its vector."""
+(`QueryVector`), however many times the search runs or needs its vector.
+
+A fused search reads its routes 20 deep each as keys and scores only (`KEYS_ONLY`), then
+the passages of the candidates it keeps (`CoalescingMilvus.arows`): the `k` it returns,
+or MMR's `fetch_k` with their vectors."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from core.fusion import diverse, fuse
-from core.knowledge import Hit, Route, SearchMode, SearchRequest
-from core.store.coalescing import CoalescingMilvus
+from core.knowledge import Candidate, Hit, Route, SearchMode, SearchRequest
+from core.store.coalescing import KEYS_ONLY, CoalescingMilvus, StoredChunk
 from core.store.filters import MilvusFilter, search_kwargs
 from core.store.records import to_hit
+from core.store.schema import PRIMARY_FIELD
 
 RELATIVE_DEPTH = 20
 """How many candidates each route reads for relative score fusion (the top `k` of the
@@ -67,17 +73,30 @@ class Routes:
         """The hits of `request` in `mode` (already the mode that can run here); `vector`
         is the query's embedding (`query_vector`), shared by every run of one search."""
         if mode == "dense":
-            return await self._route("dense", request.query, vector, request.k, where)
+            return await self._hits("dense", request.query, vector, request.k, where)
         if mode == "keyword":
-            return await self._route("keyword", request.query, vector, request.k, where)
+            return await self._hits("keyword", request.query, vector, request.k, where)
         if mode == "hybrid":
-            return (await self._fused(request, vector, request.k, where))[: request.k]
+            fused = (await self._fused(request, vector, request.k, where))[: request.k]
+            rows = await self._rows(fused, vectors=False)
+            return [_hit(rows[c.id], c) for c in fused if c.id in rows]
         return await self._mmr(request, vector, where)
 
     async def _route(
-        self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
-    ) -> list[Hit]:
+        self,
+        route: Route,
+        query: str,
+        vector: QueryVector,
+        k: int,
+        where: MilvusFilter | None,
+        *,
+        keys_only: bool = False,
+    ) -> list[tuple[Document, float]]:
+        """One route's best `k` hits, through langchain-milvus's async search; with
+        `keys_only` their passages are left unread (`KEYS_ONLY`)."""
         kwargs = search_kwargs(where, templating=self.templating)
+        if keys_only:
+            kwargs |= KEYS_ONLY
         if route == "dense":
             found = await self.dense.asimilarity_search_with_score_by_vector(
                 await vector.get(), k=k, timeout=self.timeout, **kwargs
@@ -88,48 +107,80 @@ class Routes:
                 query, k=k, timeout=self.timeout, **kwargs
             )
         # BM25 scores are negative on Milvus Lite, positive on a server: keep the size.
+        return [(doc, score if route == "dense" else abs(score)) for doc, score in found]
+
+    async def _hits(
+        self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
+    ) -> list[Hit]:
+        """One route's hits with their passages (a search in that route's mode alone)."""
+        found = await self._route(route, query, vector, k, where)
         return [
-            to_hit(doc, score if route == "dense" else abs(score), {route: rank})
+            to_hit(doc, score, {route: rank}) for rank, (doc, score) in enumerate(found, start=1)
+        ]
+
+    async def _ranked(
+        self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
+    ) -> list[Candidate]:
+        """One route's best `k` chunks as keys and scores, for fusion (scores rounded as
+        `to_hit` rounds them, so fusion ranks as it did on whole hits)."""
+        found = await self._route(route, query, vector, k, where, keys_only=True)
+        return [
+            Candidate(str(doc.metadata[PRIMARY_FIELD]), round(score, 4), {route: rank})
             for rank, (doc, score) in enumerate(found, start=1)
         ]
 
     async def _fused(
         self, request: SearchRequest, vector: QueryVector, k: int, where: MilvusFilter | None
-    ) -> list[Hit]:
+    ) -> list[Candidate]:
         """The hybrid candidates, at least `k`: both routes fused (dense alone without
         BM25), each read `k` deep for reciprocal rank fusion and `RELATIVE_DEPTH` deep for
         relative score fusion."""
         if self.keyword is None:
-            return await self._route("dense", request.query, vector, k, where)
+            return await self._ranked("dense", request.query, vector, k, where)
         depth = k if request.fusion == "rrf" else max(k, RELATIVE_DEPTH)
         dense, keyword = await asyncio.gather(
-            self._route("dense", request.query, vector, depth, where),
-            self._route("keyword", request.query, vector, depth, where),
+            self._ranked("dense", request.query, vector, depth, where),
+            self._ranked("keyword", request.query, vector, depth, where),
         )
-        routes: dict[Route, list[Hit]] = {"dense": dense, "keyword": keyword}
+        routes: dict[Route, list[Candidate]] = {"dense": dense, "keyword": keyword}
         return fuse(routes, request.fusion, request.keyword_weight)
+
+    async def _rows(self, candidates: list[Candidate], *, vectors: bool) -> dict[str, StoredChunk]:
+        """The stored rows of `candidates` (those deleted since the search are left out)."""
+        return await self.dense.arows(
+            [c.id for c in candidates],
+            vectors=vectors,
+            templating=self.templating,
+            timeout=self.timeout,
+        )
 
     async def _mmr(
         self, request: SearchRequest, vector: QueryVector, where: MilvusFilter | None
     ) -> list[Hit]:
-        candidates = (await self._fused(request, vector, request.fetch_k, where))[: request.fetch_k]
-        if not candidates:
+        fused = (await self._fused(request, vector, request.fetch_k, where))[: request.fetch_k]
+        if not fused:
             return []
-        query_vector, vectors = await asyncio.gather(
-            vector.get(),
-            self.dense.avectors(
-                [h.id for h in candidates], templating=self.templating, timeout=self.timeout
-            ),
-        )
-        present = [hit for hit in candidates if hit.id in vectors]
+        query_vector, rows = await asyncio.gather(vector.get(), self._rows(fused, vectors=True))
+        hits: list[Hit] = []
+        vectors: list[list[float]] = []
+        for candidate in fused:
+            row = rows.get(candidate.id)
+            if row is not None and row.vector is not None:
+                hits.append(_hit(row, candidate))
+                vectors.append(row.vector)
         # Off the event loop: ranking 20 candidates' vectors is about a millisecond of
         # numpy, and 50 users' MMR searches end together (one coalesced search), so on
         # the loop they stalled it for 33-109 ms.
         return await asyncio.to_thread(
             diverse,
-            present,
-            [vectors[hit.id] for hit in present],
+            hits,
+            vectors,
             query_vector,
             k=request.k,
             lambda_mult=request.lambda_mult,
         )
+
+
+def _hit(row: StoredChunk, candidate: Candidate) -> Hit:
+    """A fused candidate with its passage, keeping its fused score as fusion made it."""
+    return replace(to_hit(row.document, None, dict(candidate.ranks)), score=candidate.score)

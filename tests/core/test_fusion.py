@@ -4,7 +4,7 @@ is the fused order, not the dense similarity alone."""
 from __future__ import annotations
 
 from core.fusion import diverse, fuse, reciprocal_rank_fusion, relative_score_fusion
-from core.knowledge import Hit, Route
+from core.knowledge import Candidate, Hit, Route
 
 
 def hit(chunk_id: str, source: str, score: float) -> Hit:
@@ -73,3 +73,17 @@ def test_relative_fusion_of_empty_or_scoreless_routes() -> None:
     zero = [hit("a", "a.html", 0.0), hit("b", "b.html", -0.2)]
     fused = relative_score_fusion({"dense": zero}, keyword_weight=1.0)
     assert [(h.id, h.score) for h in fused] == [("a", 0.0), ("b", 0.0)]
+
+
+def test_keys_and_scores_fuse_as_hits_do() -> None:
+    """A fused search ranks its routes' keys and scores before reading any passage
+    (`Candidate`s): the same order, scores and ranks as fusing whole hits."""
+    routes = _routes()
+    keys = {
+        route: [Candidate(h.id, h.score, h.ranks) for h in hits] for route, hits in routes.items()
+    }
+    for fusion in ("relative", "rrf"):
+        whole = fuse(routes, fusion, 1.0)
+        assert [(c.id, c.score, dict(c.ranks)) for c in fuse(keys, fusion, 1.0)] == [
+            (h.id, h.score, dict(h.ranks)) for h in whole
+        ]
