@@ -11,7 +11,9 @@ primary key only: `KEYS_ONLY`), and read the rows it keeps afterwards (`arows`):
 search reads 20 hits per route and shows 4, and on Milvus Lite each hit's fields cost
 more than finding it (encoded by Lite, decoded by pymilvus on the event loop, parsed
 into a Document); reading 40 passages per question made hybrid search cost twice a dense
-one at 50 users (bench/README.md).
+one at 50 users (bench/README.md). A search alone in its batch gets its hits whole all
+the same (`came_whole`): one question's fields cost less than the query that would read
+its rows afterwards (on Milvus Lite a pass over the whole collection).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from langchain_core.documents import Document
 from langchain_milvus import Milvus
@@ -41,7 +43,14 @@ class _Insert:
 
 KEYS_ONLY: Final = MappingProxyType({"output_fields": (PRIMARY_FIELD,)})
 """Search keyword arguments for hits without their fields (their primary keys in the
-Documents' metadata, empty text): see the module's docstring."""
+Documents' metadata, empty text), unless the search runs alone: see the module's
+docstring and `came_whole`."""
+
+
+def came_whole(hit: Document) -> bool:
+    """Whether a hit of a `KEYS_ONLY` search came back with its passage and fields (a
+    search alone in its batch does); a key-only hit's metadata holds its key alone."""
+    return hit.metadata.keys() != {PRIMARY_FIELD}
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,9 @@ class CoalescingMilvus(Milvus):
     write-ahead log and write buffer during a flush without excluding writes, so a write
     that overlapped a flush failed ("write to closed file", "current_seq is monotonic").
     """
+
+    whole_hits_when_alone: ClassVar[bool] = True
+    """A `KEYS_ONLY` search alone in its batch gets its hits whole (see the module)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,6 +121,8 @@ class CoalescingMilvus(Milvus):
         self, key: tuple[Any, ...], vectors: list[list[float] | str]
     ) -> list[Any]:
         k, param, expr, timeout, kwargs, fields = key
+        if len(vectors) == 1 and self.whole_hits_when_alone:
+            fields = ()  # every field, as langchain-milvus asks
         result = await self.aclient.search(
             self.collection_name,
             data=vectors,

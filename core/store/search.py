@@ -5,7 +5,8 @@ order; similarity: their dense vectors). A question is embedded once per search
 
 A fused search reads its routes 20 deep each as keys and scores only (`KEYS_ONLY`), then
 the passages of the candidates it keeps (`CoalescingMilvus.arows`): the `k` it returns,
-or MMR's `fetch_k` with their vectors."""
+or MMR's `fetch_k` with their vectors. A search alone in its batch gets its routes' hits
+whole (`came_whole`), and a hybrid one then reads nothing more."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 
 from core.fusion import diverse, fuse
 from core.knowledge import Candidate, Hit, Route, SearchMode, SearchRequest
-from core.store.coalescing import KEYS_ONLY, CoalescingMilvus, StoredChunk
+from core.store.coalescing import KEYS_ONLY, CoalescingMilvus, StoredChunk, came_whole
 from core.store.filters import MilvusFilter, search_kwargs
 from core.store.records import to_hit
 from core.store.schema import PRIMARY_FIELD
@@ -49,6 +50,14 @@ class QueryVector:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """Candidates best first, and the passages of those that came back whole."""
+
+    candidates: list[Candidate]
+    whole: dict[str, StoredChunk]
+
+
+@dataclass(frozen=True)
 class Routes:
     """The views of one collection a search can use (`keyword` is None without BM25)."""
 
@@ -77,8 +86,10 @@ class Routes:
         if mode == "keyword":
             return await self._hits("keyword", request.query, vector, request.k, where)
         if mode == "hybrid":
-            fused = (await self._fused(request, vector, request.k, where))[: request.k]
-            rows = await self._rows(fused, vectors=False)
+            ranking = await self._fused(request, vector, request.k, where)
+            fused = ranking.candidates[: request.k]
+            unread = [c for c in fused if c.id not in ranking.whole]
+            rows = ranking.whole | await self._rows(unread, vectors=False)
             return [_hit(rows[c.id], c) for c in fused if c.id in rows]
         return await self._mmr(request, vector, where)
 
@@ -120,18 +131,24 @@ class Routes:
 
     async def _ranked(
         self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
-    ) -> list[Candidate]:
+    ) -> Ranking:
         """One route's best `k` chunks as keys and scores, for fusion (scores rounded as
         `to_hit` rounds them, so fusion ranks as it did on whole hits)."""
         found = await self._route(route, query, vector, k, where, keys_only=True)
-        return [
+        candidates = [
             Candidate(str(doc.metadata[PRIMARY_FIELD]), round(score, 4), {route: rank})
             for rank, (doc, score) in enumerate(found, start=1)
         ]
+        whole = {
+            candidate.id: StoredChunk(doc, None)
+            for candidate, (doc, _) in zip(candidates, found, strict=True)
+            if came_whole(doc)
+        }
+        return Ranking(candidates, whole)
 
     async def _fused(
         self, request: SearchRequest, vector: QueryVector, k: int, where: MilvusFilter | None
-    ) -> list[Candidate]:
+    ) -> Ranking:
         """The hybrid candidates, at least `k`: both routes fused (dense alone without
         BM25), each read `k` deep for reciprocal rank fusion and `RELATIVE_DEPTH` deep for
         relative score fusion."""
@@ -142,8 +159,12 @@ class Routes:
             self._ranked("dense", request.query, vector, depth, where),
             self._ranked("keyword", request.query, vector, depth, where),
         )
-        routes: dict[Route, list[Candidate]] = {"dense": dense, "keyword": keyword}
-        return fuse(routes, request.fusion, request.keyword_weight)
+        routes: dict[Route, list[Candidate]] = {
+            "dense": dense.candidates,
+            "keyword": keyword.candidates,
+        }
+        fused = fuse(routes, request.fusion, request.keyword_weight)
+        return Ranking(fused, dense.whole | keyword.whole)
 
     async def _rows(self, candidates: list[Candidate], *, vectors: bool) -> dict[str, StoredChunk]:
         """The stored rows of `candidates` (those deleted since the search are left out)."""
@@ -157,7 +178,8 @@ class Routes:
     async def _mmr(
         self, request: SearchRequest, vector: QueryVector, where: MilvusFilter | None
     ) -> list[Hit]:
-        fused = (await self._fused(request, vector, request.fetch_k, where))[: request.fetch_k]
+        ranking = await self._fused(request, vector, request.fetch_k, where)
+        fused = ranking.candidates[: request.fetch_k]
         if not fused:
             return []
         query_vector, rows = await asyncio.gather(vector.get(), self._rows(fused, vectors=True))

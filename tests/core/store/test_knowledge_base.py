@@ -743,12 +743,15 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
 
     @pytest.mark.parametrize("mode", ["hybrid", "mmr"])
     async def test_concurrent_fused_searches_read_their_passages_together(
-        self, kb: MilvusKnowledgeBase, mode: SearchMode
+        self, kb: MilvusKnowledgeBase, mode: SearchMode, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """Each fused search reads the passages it keeps (MMR with their vectors): at
-        once, in one query (MMR's vectors were one query per search)."""
+        once, in one query (MMR's vectors were one query per search). They are the
+        passages a search alone gets with its routes' hits."""
         questions = [c.text for c in PASSAGES] * 3
         alone = [await search(kb, q, mode=mode, k=3) for q in questions]
+        # Each search's routes as keys only, however the searches fall into batches.
+        monkeypatch.setattr(CoalescingMilvus, "whole_hits_when_alone", False)
         reads = kb._store._row_reads.batches
         together = await asyncio.gather(*(search(kb, q, mode=mode, k=3) for q in questions))
         assert list(together) == alone
@@ -758,9 +761,11 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
     async def test_a_fused_search_reads_only_the_passages_it_keeps(
         self, kb: MilvusKnowledgeBase, mode: SearchMode, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Both routes are read 20 deep as keys and scores; only the `k` passages shown
-        (MMR: its `fetch_k` candidates) are read whole. Reading every route hit's passage
-        made hybrid search cost twice a dense one at 50 users."""
+        """In a batch (here forced), both routes are read 20 deep as keys and scores;
+        only the `k` passages shown (MMR: its `fetch_k` candidates) are read whole.
+        Reading every route hit's passage made hybrid search cost twice a dense one at
+        50 users."""
+        monkeypatch.setattr(CoalescingMilvus, "whole_hits_when_alone", False)
         parsed: list[str] = []
         parse = CoalescingMilvus._parse_document
 
@@ -777,6 +782,18 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
         hits = await kb.search(request)
         assert len(hits) == 1 and hits[0].source == "c.pdf"
         assert len(parsed) == (1 if mode == "hybrid" else 2)
+
+    async def test_a_lone_hybrid_search_reads_no_rows_after_its_routes(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        """A search alone in its batch gets its routes' hits whole: reading its passages
+        afterwards was one more query (on Milvus Lite a pass over the whole collection),
+        which made a lone hybrid question 1.6x a dense one."""
+        reads = kb._store._row_reads.batches
+        hits = await search(kb, "text about grapes", mode="hybrid", k=2)
+        assert len(hits) == 2 and hits[0].source == "c.pdf"
+        assert hits[0].text == next(c.text for c in PASSAGES if c.document.source == "c.pdf")
+        assert kb._store._row_reads.batches == reads
 
     async def test_rows_gone_since_the_ranking_are_left_out(self, kb: MilvusKnowledgeBase) -> None:
         ids = [c.id for c in PASSAGES]
