@@ -11,9 +11,9 @@ primary key only: `KEYS_ONLY`), and read the rows it keeps afterwards (`arows`):
 search reads 20 hits per route and shows 4, and on Milvus Lite each hit's fields cost
 more than finding it (encoded by Lite, decoded by pymilvus on the event loop, parsed
 into a Document); reading 40 passages per question made hybrid search cost twice a dense
-one at 50 users (bench/README.md). A search alone in its batch gets its hits whole all
-the same (`came_whole`): one question's fields cost less than the query that would read
-its rows afterwards (on Milvus Lite a pass over the whole collection).
+one at 50 users (bench/README.md). With `KEYS_UNLESS_ALONE` a search alone in its batch
+gets its hits whole all the same (`came_whole`): one question's fields cost less than the
+query that would read its rows afterwards (on Milvus Lite a pass over the collection).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from langchain_core.documents import Document
 from langchain_milvus import Milvus
@@ -43,13 +43,17 @@ class _Insert:
 
 KEYS_ONLY: Final = MappingProxyType({"output_fields": (PRIMARY_FIELD,)})
 """Search keyword arguments for hits without their fields (their primary keys in the
-Documents' metadata, empty text), unless the search runs alone: see the module's
-docstring and `came_whole`."""
+Documents' metadata, empty text): see the module's docstring."""
+
+KEYS_UNLESS_ALONE: Final = MappingProxyType({**KEYS_ONLY, "whole_when_alone": True})
+"""As `KEYS_ONLY`, but a search alone in its batch gets its hits whole (`came_whole`),
+for a caller that would read the passages of some of them next."""
 
 
 def came_whole(hit: Document) -> bool:
-    """Whether a hit of a `KEYS_ONLY` search came back with its passage and fields (a
-    search alone in its batch does); a key-only hit's metadata holds its key alone."""
+    """Whether a hit of a `KEYS_UNLESS_ALONE` search came back with its passage and
+    fields (a search alone in its batch does); a key-only hit's metadata holds its key
+    alone."""
     return hit.metadata.keys() != {PRIMARY_FIELD}
 
 
@@ -69,9 +73,6 @@ class CoalescingMilvus(Milvus):
     write-ahead log and write buffer during a flush without excluding writes, so a write
     that overlapped a flush failed ("write to closed file", "current_seq is monotonic").
     """
-
-    whole_hits_when_alone: ClassVar[bool] = True
-    """A `KEYS_ONLY` search alone in its batch gets its hits whole (see the module)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -113,15 +114,16 @@ class CoalescingMilvus(Milvus):
                 embedding_or_text, k, param, expr, timeout, **kwargs
             )
         # A dense vector, or the text of a BM25 search: Milvus takes many of either at once.
-        fields = kwargs.pop("output_fields", None)
-        key = (k, _frozen(param), expr, timeout, _frozen(kwargs), tuple(fields or ()))
+        fields = tuple(kwargs.pop("output_fields", None) or ())
+        whole_when_alone = bool(kwargs.pop("whole_when_alone", False))
+        key = (k, _frozen(param), expr, timeout, _frozen(kwargs), fields, whole_when_alone)
         return await self._searches.submit(key, embedding_or_text)
 
     async def _search_batch(
         self, key: tuple[Any, ...], vectors: list[list[float] | str]
     ) -> list[Any]:
-        k, param, expr, timeout, kwargs, fields = key
-        if len(vectors) == 1 and self.whole_hits_when_alone:
+        k, param, expr, timeout, kwargs, fields, whole_when_alone = key
+        if whole_when_alone and len(vectors) == 1:
             fields = ()  # every field, as langchain-milvus asks
         result = await self.aclient.search(
             self.collection_name,

@@ -6,19 +6,28 @@ order; similarity: their dense vectors). A question is embedded once per search
 A fused search reads its routes 20 deep each as keys and scores only (`KEYS_ONLY`), then
 the passages of the candidates it keeps (`CoalescingMilvus.arows`): the `k` it returns,
 or MMR's `fetch_k` with their vectors. A search alone in its batch gets its routes' hits
-whole (`came_whole`), and a hybrid one then reads nothing more."""
+whole (`KEYS_UNLESS_ALONE`), and a hybrid one then reads nothing more (MMR, which reads
+its candidates' vectors next, asks for keys only in any case)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from core.fusion import diverse, fuse
 from core.knowledge import Candidate, Hit, Route, SearchMode, SearchRequest
-from core.store.coalescing import KEYS_ONLY, CoalescingMilvus, StoredChunk, came_whole
+from core.store.coalescing import (
+    KEYS_ONLY,
+    KEYS_UNLESS_ALONE,
+    CoalescingMilvus,
+    StoredChunk,
+    came_whole,
+)
 from core.store.filters import MilvusFilter, search_kwargs
 from core.store.records import to_hit
 from core.store.schema import PRIMARY_FIELD
@@ -86,7 +95,7 @@ class Routes:
         if mode == "keyword":
             return await self._hits("keyword", request.query, vector, request.k, where)
         if mode == "hybrid":
-            ranking = await self._fused(request, vector, request.k, where)
+            ranking = await self._fused(request, vector, request.k, where, KEYS_UNLESS_ALONE)
             fused = ranking.candidates[: request.k]
             unread = [c for c in fused if c.id not in ranking.whole]
             rows = ranking.whole | await self._rows(unread, vectors=False)
@@ -100,14 +109,13 @@ class Routes:
         vector: QueryVector,
         k: int,
         where: MilvusFilter | None,
-        *,
-        keys_only: bool = False,
+        fields: Mapping[str, Any] | None = None,
     ) -> list[tuple[Document, float]]:
-        """One route's best `k` hits, through langchain-milvus's async search; with
-        `keys_only` their passages are left unread (`KEYS_ONLY`)."""
+        """One route's best `k` hits, through langchain-milvus's async search; `fields`:
+        `KEYS_ONLY` or `KEYS_UNLESS_ALONE` to leave their passages unread."""
         kwargs = search_kwargs(where, templating=self.templating)
-        if keys_only:
-            kwargs |= KEYS_ONLY
+        if fields:
+            kwargs |= fields
         if route == "dense":
             found = await self.dense.asimilarity_search_with_score_by_vector(
                 await vector.get(), k=k, timeout=self.timeout, **kwargs
@@ -130,11 +138,17 @@ class Routes:
         ]
 
     async def _ranked(
-        self, route: Route, query: str, vector: QueryVector, k: int, where: MilvusFilter | None
+        self,
+        route: Route,
+        query: str,
+        vector: QueryVector,
+        k: int,
+        where: MilvusFilter | None,
+        fields: Mapping[str, Any],
     ) -> Ranking:
         """One route's best `k` chunks as keys and scores, for fusion (scores rounded as
         `to_hit` rounds them, so fusion ranks as it did on whole hits)."""
-        found = await self._route(route, query, vector, k, where, keys_only=True)
+        found = await self._route(route, query, vector, k, where, fields)
         candidates = [
             Candidate(str(doc.metadata[PRIMARY_FIELD]), round(score, 4), {route: rank})
             for rank, (doc, score) in enumerate(found, start=1)
@@ -147,17 +161,22 @@ class Routes:
         return Ranking(candidates, whole)
 
     async def _fused(
-        self, request: SearchRequest, vector: QueryVector, k: int, where: MilvusFilter | None
+        self,
+        request: SearchRequest,
+        vector: QueryVector,
+        k: int,
+        where: MilvusFilter | None,
+        fields: Mapping[str, Any],
     ) -> Ranking:
         """The hybrid candidates, at least `k`: both routes fused (dense alone without
         BM25), each read `k` deep for reciprocal rank fusion and `RELATIVE_DEPTH` deep for
         relative score fusion."""
         if self.keyword is None:
-            return await self._ranked("dense", request.query, vector, k, where)
+            return await self._ranked("dense", request.query, vector, k, where, fields)
         depth = k if request.fusion == "rrf" else max(k, RELATIVE_DEPTH)
         dense, keyword = await asyncio.gather(
-            self._ranked("dense", request.query, vector, depth, where),
-            self._ranked("keyword", request.query, vector, depth, where),
+            self._ranked("dense", request.query, vector, depth, where, fields),
+            self._ranked("keyword", request.query, vector, depth, where, fields),
         )
         routes: dict[Route, list[Candidate]] = {
             "dense": dense.candidates,
@@ -178,7 +197,7 @@ class Routes:
     async def _mmr(
         self, request: SearchRequest, vector: QueryVector, where: MilvusFilter | None
     ) -> list[Hit]:
-        ranking = await self._fused(request, vector, request.fetch_k, where)
+        ranking = await self._fused(request, vector, request.fetch_k, where, KEYS_ONLY)
         fused = ranking.candidates[: request.fetch_k]
         if not fused:
             return []

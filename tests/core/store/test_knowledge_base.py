@@ -33,7 +33,7 @@ from core.knowledge import (
 )
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
-from core.store.coalescing import CoalescingMilvus
+from core.store.coalescing import KEYS_ONLY, CoalescingMilvus
 from core.store.connection import connection_args
 from core.store.ledger import Snapshot
 from core.store.schema import DIM_KEY, MODEL_KEY, PRIMARY_FIELD, SCHEMA_KEY, TEXT_FIELD
@@ -751,7 +751,7 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
         questions = [c.text for c in PASSAGES] * 3
         alone = [await search(kb, q, mode=mode, k=3) for q in questions]
         # Each search's routes as keys only, however the searches fall into batches.
-        monkeypatch.setattr(CoalescingMilvus, "whole_hits_when_alone", False)
+        monkeypatch.setattr(core.store.search, "KEYS_UNLESS_ALONE", KEYS_ONLY)
         reads = kb._store._row_reads.batches
         together = await asyncio.gather(*(search(kb, q, mode=mode, k=3) for q in questions))
         assert list(together) == alone
@@ -761,11 +761,12 @@ class TestKnowledgeBaseOnMilvusLite(KnowledgeBaseSuite):
     async def test_a_fused_search_reads_only_the_passages_it_keeps(
         self, kb: MilvusKnowledgeBase, mode: SearchMode, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """In a batch (here forced), both routes are read 20 deep as keys and scores;
-        only the `k` passages shown (MMR: its `fetch_k` candidates) are read whole.
-        Reading every route hit's passage made hybrid search cost twice a dense one at
-        50 users."""
-        monkeypatch.setattr(CoalescingMilvus, "whole_hits_when_alone", False)
+        """Both routes are read 20 deep as keys and scores (hybrid: in a batch, here
+        forced), and only the `k` passages shown (MMR: its `fetch_k` candidates, even
+        alone) are read whole. Reading every route hit's passage made hybrid search cost
+        twice a dense one at 50 users."""
+        if mode == "hybrid":
+            monkeypatch.setattr(core.store.search, "KEYS_UNLESS_ALONE", KEYS_ONLY)
         parsed: list[str] = []
         parse = CoalescingMilvus._parse_document
 
