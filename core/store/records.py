@@ -55,6 +55,16 @@ def to_row(chunk: ChunkRecord) -> dict[str, MetadataValue]:
     }
 
 
+SCORE_DIGITS = 4
+"""Digits a route's score keeps: what a hit shows, and what fusion ranks on."""
+
+
+def shown_score(score: float) -> float:
+    """A route's score as a hit carries it (and as fusion ranks keys-only candidates, so
+    that they rank as whole hits do)."""
+    return round(float(score), SCORE_DIGITS)
+
+
 def to_hit(doc: Document, score: float | None, ranks: dict[Route, int]) -> Hit:
     meta = doc.metadata
     return Hit(
@@ -64,7 +74,7 @@ def to_hit(doc: Document, score: float | None, ranks: dict[Route, int]) -> Hit:
         owner=str(meta.get(OWNER_FIELD, "")),
         chunk=int(meta.get("chunk") or 0),
         page=int(meta.get("page") or 0) or None,
-        score=round(float(score), 4) if score is not None else None,
+        score=shown_score(score) if score is not None else None,
         chat_id=str(meta.get("chat_id") or "") or None,
         extra={k: v for k, v in meta.items() if k not in _NOT_METADATA},
         ranks=ranks,

@@ -29,7 +29,7 @@ from core.store.coalescing import (
     came_whole,
 )
 from core.store.filters import MilvusFilter, search_kwargs
-from core.store.records import to_hit
+from core.store.records import shown_score, to_hit
 from core.store.schema import PRIMARY_FIELD
 
 RELATIVE_DEPTH = 20
@@ -146,11 +146,11 @@ class Routes:
         where: MilvusFilter | None,
         fields: Mapping[str, Any],
     ) -> Ranking:
-        """One route's best `k` chunks as keys and scores, for fusion (scores rounded as
-        `to_hit` rounds them, so fusion ranks as it did on whole hits)."""
+        """One route's best `k` chunks as keys and scores, for fusion (scores as hits
+        show them, so fusion ranks them as it ranks whole hits)."""
         found = await self._route(route, query, vector, k, where, fields)
         candidates = [
-            Candidate(str(doc.metadata[PRIMARY_FIELD]), round(score, 4), {route: rank})
+            Candidate(str(doc.metadata[PRIMARY_FIELD]), shown_score(score), {route: rank})
             for rank, (doc, score) in enumerate(found, start=1)
         ]
         whole = {
