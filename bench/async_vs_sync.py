@@ -41,20 +41,22 @@ def make_store(kind: str, settings: Settings, embeddings: Embeddings) -> Milvus:
     coalescing store over a schema-v2 collection (typed fields, owner partition key, and
     the BM25 field where the backend has it), as the knowledge base creates it."""
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    if kind == "plain":
-        return Milvus(embedding_function=embeddings, **store_kwargs(settings, name))
     client = connect(settings)
+    capabilities = probe(client, settings.milvus_timeout)
+    if kind == "plain":
+        return Milvus(embedding_function=embeddings, **store_kwargs(settings, name, capabilities))
     dim = len(embeddings.embed_query("dimension"))
     create_collection(
         client,
         name,
         model=settings.embedding_model_name,
         dim=dim,
-        capabilities=probe(client, settings.milvus_timeout),
+        capabilities=capabilities,
         timeout=settings.milvus_timeout,
     )
     return CoalescingMilvus(
-        embedding_function=CoalescingEmbeddings(embeddings), **store_kwargs(settings, name)
+        embedding_function=CoalescingEmbeddings(embeddings),
+        **store_kwargs(settings, name, capabilities),
     )
 
 

@@ -215,6 +215,13 @@ class Capabilities:
     copy read up to that long before: 0 where reading the ledger afresh is cheap (Milvus
     Lite), 1 s on a Milvus server, whose Strong reads wait for the next time tick
     (~200 ms). Every process on a store derives it from the same probe, so all agree."""
+    filtered_ann: bool = True
+    """Whether the backend's approximate (HNSW) index still finds every row a selective
+    filter allows. Every search here is filtered (by owner, chat, source), often down to
+    a few rows among thousands: a Milvus server then searches exactly by itself, but
+    Milvus Lite's HNSW (faiss, walking the graph past the rows its filter excludes) lost
+    a user's only document in 5 of 60 scoped searches beside 3,000 other rows. Where
+    False the dense vectors get an exact (FLAT) index instead."""
     flush_every: int | None = None
     """Rows a writer inserts before it flushes them, or None to leave flushing to the
     backend. Milvus Lite turns every unflushed row into a Python list on each search

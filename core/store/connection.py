@@ -103,6 +103,7 @@ def capabilities_for(server_version: str) -> Capabilities:
             bm25=True,
             sparse_vectors=True,
             partition_key=True,
+            filtered_ann=False,
             flush_every=LITE_FLUSH_EVERY,
         )
     match = _SERVER_VERSION.search(server_version)

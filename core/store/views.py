@@ -22,8 +22,6 @@ from core.store.ledger import drop_ledger, ensure_ledger
 from core.store.schema import (
     BM25_INDEX,
     BM25_SEARCH,
-    DENSE_INDEX,
-    DENSE_SEARCH,
     PRIMARY_FIELD,
     SPARSE_FIELD,
     TEXT_FIELD,
@@ -31,19 +29,22 @@ from core.store.schema import (
     Layout,
     check_layout,
     create_collection,
+    dense_index,
+    ensure_dense_index,
     read_layout,
 )
 
 
-def store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
+def store_kwargs(settings: Settings, collection: str, capabilities: Capabilities) -> dict[str, Any]:
     """How langchain-milvus is set up over one of our collections: the dense vector field
-    with our index and search parameters, metadata in typed and dynamic fields."""
+    with the backend's index and search parameters, metadata in typed and dynamic fields."""
+    index = dense_index(capabilities)
     return {
         "collection_name": collection,
         "connection_args": connection_args(settings),
         "consistency_level": "Session",
-        "index_params": DENSE_INDEX,
-        "search_params": DENSE_SEARCH,
+        "index_params": index.build,
+        "search_params": index.search,
         "primary_field": PRIMARY_FIELD,
         "text_field": TEXT_FIELD,
         "vector_field": VECTOR_FIELD,
@@ -53,10 +54,12 @@ def store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
     }
 
 
-def keyword_store_kwargs(settings: Settings, collection: str) -> dict[str, Any]:
+def keyword_store_kwargs(
+    settings: Settings, collection: str, capabilities: Capabilities
+) -> dict[str, Any]:
     """The BM25 view of a collection: searches the sparse field its BM25 function fills."""
     return {
-        **store_kwargs(settings, collection),
+        **store_kwargs(settings, collection, capabilities),
         "vector_field": SPARSE_FIELD,
         "index_params": BM25_INDEX,
         "search_params": BM25_SEARCH,
@@ -88,12 +91,15 @@ def open_collection(
         if client.has_collection(name, timeout=timeout):
             layout = read_layout(client.describe_collection(name, timeout=timeout))
             check_layout(layout, name, model, dim)
+            ensure_dense_index(client, name, capabilities, timeout)
         else:
             layout = create_collection(
                 client, name, model=model, dim=dim, capabilities=capabilities, timeout=timeout
             )
         ensure_ledger(client, name, timeout)
-        dense = CoalescingMilvus(embedding_function=embeddings, **store_kwargs(settings, name))
+        dense = CoalescingMilvus(
+            embedding_function=embeddings, **store_kwargs(settings, name, capabilities)
+        )
         keyword = None
         if layout.keyword_search:
             bm25 = BM25BuiltInFunction(
@@ -102,7 +108,7 @@ def open_collection(
             keyword = CoalescingMilvus(
                 embedding_function=None,
                 builtin_function=bm25,
-                **keyword_store_kwargs(settings, name),
+                **keyword_store_kwargs(settings, name, capabilities),
             )
     return OpenedCollection(client, capabilities, layout, dense, keyword)
 
