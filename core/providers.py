@@ -9,6 +9,8 @@ makes one attempt.
 
 from __future__ import annotations
 
+import sys
+
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 
@@ -17,6 +19,17 @@ from core.errors import ModelUnavailable
 from core.settings import Settings
 
 BROKE_OFF = "The connection to the language model broke off in the middle of its answer."
+
+_AIOHTTP_TRANSPORT = "openai._vendor.httpx_aiohttp"
+
+
+def _skip_aiohttp_transport() -> None:
+    """Call before the first `import openai`. The SDK imports its optional aiohttp
+    transport whenever aiohttp is installed (it is, for langchain-community), and that
+    import is 80 ms of the ask CLI's start-up with a chat model, for a transport this app
+    never uses: its clients speak httpx. A `None` in `sys.modules` makes that one import
+    fail, and the SDK then takes its branch for aiohttp not being installed."""
+    sys.modules.setdefault(_AIOHTTP_TRANSPORT, None)  # type: ignore[arg-type]
 
 
 def _openai_client_args(settings: Settings) -> dict[str, object]:
@@ -47,6 +60,7 @@ def _base_embeddings(settings: Settings) -> Embeddings:
         from core.onnx_model import default_model_files
 
         return OnnxEmbeddings(default_model_files(), batch_size=settings.embedding_batch_size)
+    _skip_aiohttp_transport()
     from langchain_openai import OpenAIEmbeddings
 
     return OpenAIEmbeddings(
@@ -63,6 +77,8 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
     if not settings.chat_model_configured:
         return None
     import httpx2
+
+    _skip_aiohttp_transport()
     from langchain_openai import ChatOpenAI
 
     args = _openai_client_args(settings)
@@ -80,6 +96,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
 def model_failure(exc: BaseException, *, mid_answer: bool = False) -> ModelUnavailable | None:
     """A message for the person asking when `exc` is a failure of the model provider;
     None for anything else. `mid_answer`: it was raised after the first tokens."""
+    _skip_aiohttp_transport()
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -107,6 +124,7 @@ def model_failure(exc: BaseException, *, mid_answer: bool = False) -> ModelUnava
 def is_transient(exc: BaseException) -> bool:
     """Whether another attempt may succeed: timeouts, connection failures, a broken
     stream, rate limits and server errors (HTTP 5xx); not a rejected key or request."""
+    _skip_aiohttp_transport()
     import openai
 
     if isinstance(exc, openai.APIConnectionError | openai.RateLimitError):
@@ -129,6 +147,7 @@ async def probe_model_endpoint(settings: Settings, timeout: float) -> str:  # no
     with no retries, `timeout` being the HTTP client's. Returns a short description;
     raises `ModelUnavailable` when the endpoint cannot be reached or refuses the key.
     Never says the address or the key."""
+    _skip_aiohttp_transport()
     import openai
 
     args = {**_openai_client_args(settings), "timeout": timeout, "max_retries": 0}
