@@ -234,10 +234,14 @@ def _create(
 def ensure_dense_index(
     client: MilvusClient, name: str, capabilities: Capabilities, timeout: float
 ) -> bool:
-    """Give an existing collection the dense index `dense_index` picks for the backend;
-    True if it had another (a Milvus Lite collection from before its index became
-    FLAT). Milvus drops an index only on a released collection, so it is released,
-    re-indexed and loaded again: a one-off pause (0.5 s for 2,000 chunks on Milvus Lite)."""
+    """Give an existing collection the exact index where the backend needs one (Milvus
+    Lite: see `Capabilities.filtered_ann`); True if it had another (made before its
+    index became FLAT). Milvus drops an index only on a released collection, so it is
+    released, re-indexed and loaded again: a one-off pause (0.5 s for 2,000 chunks). A
+    server's index is left as it is: releasing a collection there would fail the
+    searches of every other process using it."""
+    if capabilities.filtered_ann:
+        return False
     wanted = dense_index(capabilities)
     current = client.describe_index(name, VECTOR_FIELD, timeout=timeout) or {}
     if current.get("index_type") == wanted.index_type:

@@ -37,7 +37,7 @@ from core.knowledge import (
 from core.settings import Settings
 from core.store import MilvusKnowledgeBase
 from core.store.coalescing import KEYS_ONLY, CoalescingMilvus
-from core.store.connection import connection_args
+from core.store.connection import capabilities_for, connection_args
 from core.store.ledger import Snapshot
 from core.store.schema import (
     DIM_KEY,
@@ -47,6 +47,7 @@ from core.store.schema import (
     SCHEMA_KEY,
     TEXT_FIELD,
     VECTOR_FIELD,
+    create_collection,
 )
 from tests.conftest import FAKE_DIM, PASSAGES, OpenKB, make_settings, record
 
@@ -997,6 +998,34 @@ class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
             assert await needles_missed(kb) == []
         finally:
             await asyncio.to_thread(kb._client.drop_collection, kb.name)
+            await kb.close()
+
+    async def test_a_servers_index_is_left_as_it_is(
+        self, milvus_server_uri: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> None:
+        """Re-indexing releases the collection, which would fail every other process's
+        searches on a shared server: only Milvus Lite's collections are re-indexed."""
+        settings = make_settings(
+            tmp_path_factory.mktemp("kept"),
+            milvus_uri=milvus_server_uri,
+            milvus_collection=f"t_{uuid.uuid4().hex}",
+        )
+        client = MilvusClient(**connection_args(settings))
+        server = capabilities_for(str(client.get_server_version()))
+        create_collection(
+            client,
+            settings.milvus_collection,
+            model=settings.embedding_model_name,
+            dim=FAKE_DIM,
+            capabilities=replace(server, filtered_ann=False),
+            timeout=30,
+        )
+        kb = await MilvusKnowledgeBase.open(settings, DeterministicFakeEmbedding(size=FAKE_DIM))
+        try:
+            assert index_type(kb) == "FLAT"
+        finally:
+            await asyncio.to_thread(client.drop_collection, settings.milvus_collection)
+            client.close()
             await kb.close()
 
     async def test_capabilities(self, kb: MilvusKnowledgeBase) -> None:
