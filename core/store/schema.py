@@ -233,19 +233,19 @@ def _create(
 
 def ensure_dense_index(
     client: MilvusClient, name: str, capabilities: Capabilities, timeout: float
-) -> bool:
+) -> None:
     """Give an existing collection the exact index where the backend needs one (Milvus
-    Lite: see `Capabilities.filtered_ann`); True if it had another (made before its
-    index became FLAT). Milvus drops an index only on a released collection, so it is
+    Lite: see `Capabilities.filtered_ann`), if it has another (made before its index
+    became FLAT). Milvus drops an index only on a released collection, so it is
     released, re-indexed and loaded again: a one-off pause (0.5 s for 2,000 chunks). A
     server's index is left as it is: releasing a collection there would fail the
     searches of every other process using it."""
     if capabilities.filtered_ann:
-        return False
+        return
     wanted = dense_index(capabilities)
     current = client.describe_index(name, VECTOR_FIELD, timeout=timeout) or {}
     if current.get("index_type") == wanted.index_type:
-        return False
+        return
     logger.info(
         "re-indexing the dense vectors of %s: %s -> %s",
         name,
@@ -259,4 +259,3 @@ def ensure_dense_index(
     indexes.add_index(VECTOR_FIELD, **wanted.build)
     client.create_index(name, indexes, timeout=timeout)
     client.load_collection(name, timeout=timeout)
-    return True
