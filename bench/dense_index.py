@@ -121,11 +121,12 @@ def measure(client: MilvusClient, name: str, index: DenseIndex, corpus: Corpus) 
         return [{str(hit["pk"]) for hit in hits} for hits in found]
 
     def recall(scope: Callable[[str], tuple[str, ...]]) -> float:
-        got = [
-            len(ask(corpus.questions[q : q + 1], scope(a))[0] & exact(corpus, q, scope(a)))
-            / max(1, len(exact(corpus, q, scope(a))))
-            for q, a in enumerate(corpus.askers)
-        ]
+        got = []
+        for q, asker in enumerate(corpus.askers):
+            owners = scope(asker)
+            truth = exact(corpus, q, owners)
+            (found,) = ask(corpus.questions[q : q + 1], owners)
+            got.append(len(found & truth) / max(1, len(truth)))
         return statistics.mean(got)
 
     def own(asker: str) -> tuple[str, ...]:
