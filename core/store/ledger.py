@@ -52,7 +52,7 @@ from core.coalesce import Coalescer
 from core.knowledge import DocumentKey
 from core.processes import process_exists
 from core.store.filters import MAX_QUERY_ROWS, FilterValue, MilvusFilter, literal
-from core.store.schema import OWNER_FIELD
+from core.store.schema import OWNER_FIELD, create_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -238,15 +238,13 @@ def ensure_ledger(client: MilvusClient, collection: str, timeout: float) -> str:
         index.add_index(_VECTOR, index_type="FLAT", metric_type="L2")
         try:
             client.create_collection(
-                name,
-                schema=schema,
-                index_params=index,
-                consistency_level="Strong",
-                timeout=timeout,
+                name, schema=schema, consistency_level="Strong", timeout=timeout
             )
         except MilvusException as exc:
             if "already exist" not in str(exc.message):
                 raise
+        else:
+            create_indexes(client, name, index, timeout)
     client.load_collection(name, timeout=timeout)
     return name
 
