@@ -2,16 +2,21 @@
 
 The app runs in its own process against a fresh Milvus Lite directory seeded with the
 sample corpus by the real `python -m ingest`, and a fresh SQLite history with two users
-added by the real `python -m accounts` (`USERS`). A failed test leaves a screenshot in
+added by the real `python -m accounts` (`USERS`): both are made once per test run and
+copied for each app (`sample_seed`). A failed test leaves a screenshot in
 `test-artifacts/`.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -62,17 +67,43 @@ def _app_env(tmp_path: Path, extra: dict[str, str]) -> dict[str, str]:
 
 
 def launch_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
-    """Seed the sample corpus into `tmp_path`, start the app (added to `processes`) and
-    return its URL once it is healthy."""
-    env = _app_env(tmp_path, extra_env)
+    """Seed the sample corpus and `USERS` into `tmp_path` (a copy of `sample_seed` where
+    it holds neither store yet), start the app (added to `processes`) and return its URL
+    once it is healthy."""
+    stores = (tmp_path / "milvus.db", tmp_path / "chat.db")
+    if not any(store.exists() for store in stores):
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        seed = sample_seed()
+        shutil.copytree(seed / "milvus.db", stores[0])
+        shutil.copy2(seed / "chat.db", stores[1])
+    else:
+        seed_sample(tmp_path)
+    return serve_app(tmp_path, processes, **extra_env)
+
+
+@functools.cache
+def sample_seed() -> Path:
+    """A folder holding the sample corpus in Milvus Lite and `USERS` in SQLite, made
+    once per test run by the real CLIs (8 s of subprocesses saved for every app after
+    the first); removed when the run ends."""
+    seed = Path(tempfile.mkdtemp(prefix="e2e-seed-"))
+    atexit.register(shutil.rmtree, seed, ignore_errors=True)
+    seed_sample(seed)
+    return seed
+
+
+def seed_sample(folder: Path) -> None:
+    """Ingest the sample corpus into `folder`'s stores and add the `USERS` missing there,
+    with the real `python -m ingest` and `python -m accounts`."""
+    env = _app_env(folder, {})
     seeded = _run_module(env, "ingest", "data/sample", timeout=300)
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    existing = _user_names(env) if (folder / "chat.db").exists() else set()
     for user in USERS:
-        if (tmp_path / "chat.db").exists() and user in _users(env):
+        if user in existing:
             continue
         added = _run_module(env, "accounts", "add", user, stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stdout + added.stderr
-    return serve_app(tmp_path, processes, **extra_env)
 
 
 def serve_app(tmp_path: Path, processes: list[subprocess.Popen[str]], **extra_env: str) -> str:
@@ -132,8 +163,9 @@ def start_app(tmp_path: Path) -> Iterator[StartApp]:
     stop_apps(processes)
 
 
-def _users(env: dict[str, str]) -> str:
-    return _run_module(env, "accounts", "list").stdout
+def _user_names(env: dict[str, str]) -> set[str]:
+    listed = _run_module(env, "accounts", "list").stdout
+    return {line.split("\t", 1)[0] for line in listed.splitlines() if line}
 
 
 def _run_module(
