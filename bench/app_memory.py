@@ -22,13 +22,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from bench.common import ROOT, command_line, sample_store_env, table, versions
+from bench.common import ROOT, command_line, sample_store_env, scratch, table, versions
 from bench.corpus import generate
 from bench.embedding_worker import rss_mb
 
@@ -92,8 +90,9 @@ async def first_answer(runtime: str) -> dict[str, float]:
     if not "".join(answer).strip():
         raise RuntimeError("the first answer was empty")
     rss["answered"] = rss_mb()
-    files = generate(Path(tempfile.mkdtemp(prefix="bench-memory-upload-")), INGEST_MB)
-    outcomes = await services.ingestor.ingest_many([(p, p.name) for p in files])
+    with scratch("bench-memory-upload-") as folder:
+        files = generate(folder, INGEST_MB)
+        outcomes = await services.ingestor.ingest_many([(p, p.name) for p in files])
     if not all(o.ok for o in outcomes):
         raise RuntimeError("the ingest failed")
     rss["ingested"] = rss_mb()
@@ -130,19 +129,19 @@ def main() -> None:
 
     from tests.openai_standin import OpenAIStandIn
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-memory-"))
-    env = sample_store_env(folder)
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'chat.db'}"
-    env["OPENAI_API_KEY"] = "not-needed"
-    standin = OpenAIStandIn(word_delay=0).start()
-    env["OPENAI_BASE_URL"] = standin.base_url
-    results: dict[str, list[dict[str, float]]] = {r: [] for r in args.runtimes}
-    try:
-        for _ in range(args.runs):  # alternating, so that drift hits both alike
-            for runtime in args.runtimes:
-                results[runtime].append(measure(runtime, env))
-    finally:
-        standin.stop()
+    with scratch("bench-memory-") as folder:
+        env = sample_store_env(folder)
+        env["DATABASE_URL"] = f"sqlite+aiosqlite:///{folder / 'chat.db'}"
+        env["OPENAI_API_KEY"] = "not-needed"
+        standin = OpenAIStandIn(word_delay=0).start()
+        env["OPENAI_BASE_URL"] = standin.base_url
+        results: dict[str, list[dict[str, float]]] = {r: [] for r in args.runtimes}
+        try:
+            for _ in range(args.runs):  # alternating, so that drift hits both alike
+                for runtime in args.runtimes:
+                    results[runtime].append(measure(runtime, env))
+        finally:
+            standin.stop()
 
     def median(runtime: str, step: str) -> float:
         return statistics.median(r[step] for r in results[runtime])

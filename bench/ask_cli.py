@@ -19,12 +19,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, command_line, sample_store_env, table, versions
+from bench.common import ROOT, command_line, sample_store_env, scratch, table, versions
 
 QUESTION = "Can two processes open the same Milvus Lite data directory?"
 
@@ -64,26 +63,27 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with")
     args = parser.parse_args()
 
-    env = sample_store_env(Path(tempfile.mkdtemp(prefix="bench-ask-")))
-    standin = None
-    if args.model == "standin":
-        from tests.openai_standin import OpenAIStandIn
+    with scratch("bench-ask-") as folder:
+        env = sample_store_env(folder)
+        standin = None
+        if args.model == "standin":
+            from tests.openai_standin import OpenAIStandIn
 
-        standin = OpenAIStandIn(word_delay=0).start()
-        env["OPENAI_BASE_URL"] = standin.base_url
-    checkouts = {"this checkout": ROOT}
-    if args.baseline is not None:
-        checkouts["baseline"] = args.baseline.resolve()
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-    try:
-        for checkout in checkouts.values():  # a warm-up each: the disk cache, .pyc
-            run_once(checkout, env)
-        for _ in range(args.runs):
-            for name, checkout in checkouts.items():
-                runs[name].append(run_once(checkout, env))
-    finally:
-        if standin is not None:
-            standin.stop()
+            standin = OpenAIStandIn(word_delay=0).start()
+            env["OPENAI_BASE_URL"] = standin.base_url
+        checkouts = {"this checkout": ROOT}
+        if args.baseline is not None:
+            checkouts["baseline"] = args.baseline.resolve()
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
+        try:
+            for checkout in checkouts.values():  # a warm-up each: the disk cache, .pyc
+                run_once(checkout, env)
+            for _ in range(args.runs):
+                for name, checkout in checkouts.items():
+                    runs[name].append(run_once(checkout, env))
+        finally:
+            if standin is not None:
+                standin.stop()
 
     rows: list[list[Any]] = [
         [

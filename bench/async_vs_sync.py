@@ -23,7 +23,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_milvus import Milvus
 
-from bench.common import Timer, backend, bench_settings, command_line, table, versions
+from bench.common import Timer, backend, bench_settings, command_line, scratch, table, versions
 from core.batched_embeddings import CoalescingEmbeddings
 from core.knowledge import LIBRARY_OWNER
 from core.providers import _base_embeddings
@@ -194,8 +194,8 @@ def main() -> None:
     parser.add_argument("--ops", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--stacks", nargs="+", default=["plain", "app"], choices=["plain", "app"])
     args = parser.parse_args()
-    with backend(args) as uri:
-        settings = bench_settings(uri)
+    with backend(args) as uri, scratch("bench-lite-") as lite_dir:
+        settings = bench_settings(uri, lite_dir)
         lone: dict[str, float] = {}
         rows = asyncio.run(run(settings, args.ops, args.stacks, lone))
         label = uri or f"Milvus Lite ({settings.milvus_lite_path})"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib.metadata
 import os
 import platform
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -79,15 +81,31 @@ def milvus_server() -> Iterator[str]:
     """Start the `milvus` pip package's Milvus 2.3.5 standalone; yields its URI."""
     from milvus import MilvusServer
 
-    server = MilvusServer()
-    server.set_base_dir(tempfile.mkdtemp(prefix="bench-milvus-"))
-    port = free_port()
-    server.config.set("proxy_port", port)
-    server.start()
+    with scratch("bench-milvus-") as base:
+        server = MilvusServer()
+        server.set_base_dir(str(base))
+        port = free_port()
+        server.config.set("proxy_port", port)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A folder for one run's files (a Milvus Lite store, a generated corpus), removed
+    with everything in it when the run ends, and again at exit: Milvus Lite in process
+    closes its data, writing its last files, only when the process exits (its server
+    outlives the app's clients). It registers that on the first connection, after this
+    folder's removal was registered, so it runs first."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield folder
     finally:
-        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -101,10 +119,10 @@ def backend(args: argparse.Namespace) -> Iterator[str | None]:
         yield args.uri
 
 
-def bench_settings(uri: str | None, lite_dir: Path | None = None) -> Settings:
-    base = lite_dir or Path(tempfile.mkdtemp(prefix="bench-lite-"))
+def bench_settings(uri: str | None, lite_dir: Path) -> Settings:
+    """Local embeddings, and the Milvus server at `uri` or Milvus Lite in `lite_dir`."""
     return Settings(
-        _env_file=None, milvus_uri=uri, milvus_lite_path=base / "milvus.db", embeddings="local"
+        _env_file=None, milvus_uri=uri, milvus_lite_path=lite_dir / "milvus.db", embeddings="local"
     )
 
 

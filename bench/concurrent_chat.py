@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from bench.common import bench_settings, command_line, percentile, table, versions
+from bench.common import bench_settings, command_line, percentile, scratch, table, versions
 from bench.corpus import generate
 from bench.loop_lag import LoopLag
 from chains.options import SearchOptions
@@ -121,8 +120,10 @@ async def scenario(
     ]
 
 
-async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, float]]:
-    settings = bench_settings(args.uri)
+async def run(args: argparse.Namespace, folder: Path) -> tuple[list[list[str]], dict[str, float]]:
+    """The table's rows, and p95 overheads by condition; the store (Milvus Lite) and the
+    generated corpus go in `folder`."""
+    settings = bench_settings(args.uri, folder)
     resources = await open_resources(settings, collection="bench_chat", drop=True)
     resources.embeddings.embed_documents(["warm up"])
     kb = resources.kb
@@ -142,7 +143,7 @@ async def run(args: argparse.Namespace) -> tuple[list[list[str]], dict[str, floa
         rows.append(["idle", str(users), *(f"{v:.0f}" for v in stats)])
         print(" | ".join(rows[-1]), flush=True)
 
-    files = generate(Path(tempfile.mkdtemp(prefix="bench-corpus-")), args.ingest_mb)
+    files = generate(folder / "corpus", args.ingest_mb)
     started = asyncio.Event()
 
     async def on_progress(event: ProgressEvent) -> None:
@@ -190,7 +191,8 @@ def main() -> None:
         help="how hybrid search and MMR fuse the routes",
     )
     args = parser.parse_args()
-    rows, results = asyncio.run(run(args))
+    with scratch("bench-chat-") as folder:
+        rows, results = asyncio.run(run(args, folder))
     print()
     print(
         f"`{command_line()}` against {args.uri or 'Milvus Lite'} ({args.search_type} search, "

@@ -21,16 +21,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymilvus import MilvusClient
 
-from bench.common import Timer, command_line, table, versions
+from bench.common import Timer, command_line, scratch, table, versions
 from core.knowledge import LIBRARY_OWNER
 from core.store.connection import capabilities_for
 from core.store.filters import MilvusFilter
@@ -162,19 +160,19 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     rows = []
-    folder = Path(tempfile.mkdtemp(prefix="bench-dense-index-"))
-    client = MilvusClient(str(folder / "milvus.db"))
-    try:
-        for size in args.sizes:
-            corpus = make_corpus(size, args.queries)
-            for index in (HNSW, FLAT):
-                name = f"bench_{index.index_type.lower()}_{size}"
-                load(client, name, index, corpus)
-                rows.append(measure(client, name, index, corpus))
-                client.drop_collection(name)
-                print(table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
-    finally:
-        client.close()
+    with scratch("bench-dense-index-") as folder:
+        client = MilvusClient(str(folder / "milvus.db"))
+        try:
+            for size in args.sizes:
+                corpus = make_corpus(size, args.queries)
+                for index in (HNSW, FLAT):
+                    name = f"bench_{index.index_type.lower()}_{size}"
+                    load(client, name, index, corpus)
+                    rows.append(measure(client, name, index, corpus))
+                    client.drop_collection(name)
+                    print(table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
+        finally:
+            client.close()
     print(f"\n`{command_line()}` ({versions()}; {args.queries} questions, top {K})\n")
     print(table(HEADERS, rows))
 

@@ -18,12 +18,11 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import command_line, table, versions
+from bench.common import command_line, scratch, table, versions
 from bench.corpus import WORDS, generate
 from core.onnx_model import ModelFiles, default_model_files
 from core.settings import Settings
@@ -87,17 +86,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="best of this many (default 5)")
     parser.add_argument("--chunks", type=int, default=256, help="1,000-character chunks")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="bench-embeddings-"))
-    texts = make_texts(folder, args.chunks, args.runs)
-    (folder / "texts.json").write_text(json.dumps(texts))
-    runtimes = {
-        "pytorch": None,
-        "onnx": default_model_files(),
-        "onnx-int8": quantize(default_model_files(), folder),
-    }
-    results = {label: measure(folder, label, files) for label, files in runtimes.items()}
-    reference = np.load(folder / "pytorch.npy")
-    similarity = {label: cosines(np.load(folder / f"{label}.npy"), reference) for label in runtimes}
+    with scratch("bench-embeddings-") as folder:
+        texts = make_texts(folder, args.chunks, args.runs)
+        (folder / "texts.json").write_text(json.dumps(texts))
+        runtimes = {
+            "pytorch": None,
+            "onnx": default_model_files(),
+            "onnx-int8": quantize(default_model_files(), folder),
+        }
+        results = {label: measure(folder, label, files) for label, files in runtimes.items()}
+        reference = np.load(folder / "pytorch.npy")
+        similarity = {
+            label: cosines(np.load(folder / f"{label}.npy"), reference) for label in runtimes
+        }
 
     def row(what: str, cell: str) -> list[str]:
         return [what, *(cell.format(**results[label]) for label in runtimes)]
@@ -117,7 +118,6 @@ def main() -> None:
         row("import + load + first question", "{ready_s:.2f} s, {ready_rss_mb:.0f} MB RSS"),
         row("peak RSS after all of the above", "{peak_rss_mb:.0f} MB"),
     ]
-    shutil.rmtree(folder)
     print(f"`{command_line()}`: {args.chunks} chunks, best of {args.runs} runs each")
     print(
         versions()

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 from pathlib import Path
 
-from bench.common import Timer, bench_settings, command_line, table, versions
+from bench.common import Timer, bench_settings, command_line, scratch, table, versions
 from bench.corpus import generate
 from core.knowledge import LIBRARY_OWNER, DocumentKey
 from core.resources import opened
@@ -77,9 +76,10 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=3.0, help="corpus size (default 3 MB)")
     parser.add_argument("--uri", help="a Milvus server (default: Milvus Lite in a temp dir)")
     args = parser.parse_args()
-    settings = bench_settings(args.uri)
-    files = generate(Path(tempfile.mkdtemp(prefix="bench-corpus-")), args.mb)
-    rows = asyncio.run(run(settings, files))
+    with scratch("bench-ingest-") as folder:
+        settings = bench_settings(args.uri, folder)
+        files = generate(folder / "corpus", args.mb)
+        rows = asyncio.run(run(settings, files))
     print(
         f"`{command_line()}` against {args.uri or 'Milvus Lite'}; chunk size "
         f"{settings.chunk_size}, batch {settings.ingest_batch_size}, concurrency "

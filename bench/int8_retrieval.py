@@ -27,7 +27,7 @@ from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
-from bench.common import bench_settings, command_line, table, versions
+from bench.common import bench_settings, command_line, scratch, table, versions
 from bench.embeddings import quantize
 from chains.evaluate import MODES, GoldenQuestion, Graded, evaluate, read_golden, summarize
 from chains.options import SearchOptions
@@ -184,12 +184,9 @@ def main() -> None:
     pairs = list(zip(args.pairs[::2], args.pairs[1::2], strict=True))
     configure_logging()
     options = SearchOptions(k=args.k)
-    folder = Path(tempfile.mkdtemp(prefix="bench-int8-model-"))
     started = time.perf_counter()
-    try:
+    with scratch("bench-int8-model-") as folder:
         runs = asyncio.run(run_all(pairs, options, folder, args.per_channel))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     wall = time.perf_counter() - started
 
     print(f"`{command_line()}`: k={options.k}, wall time {wall:.0f} s")

@@ -21,7 +21,15 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from bench.common import backend, bench_settings, command_line, percentile, table, versions
+from bench.common import (
+    backend,
+    bench_settings,
+    command_line,
+    percentile,
+    scratch,
+    table,
+    versions,
+)
 from core.knowledge import (
     LIBRARY_OWNER,
     AccessScope,
@@ -94,8 +102,8 @@ async def measure(kb: MilvusKnowledgeBase, mode: SearchMode, users: int, runs: i
 
 
 async def main(args: argparse.Namespace) -> None:
-    with backend(args) as uri:
-        settings = bench_settings(uri)
+    with backend(args) as uri, scratch("bench-lite-") as lite_dir:
+        settings = bench_settings(uri, lite_dir)
         embeddings = build_embeddings(settings)
         kb = await MilvusKnowledgeBase.open(
             settings, embeddings, collection="bench_ledger", drop=True
