@@ -232,6 +232,12 @@ class Capabilities:
     hidden (uncommitted) rows may ever be unflushed. A bulk load that has Milvus Lite to
     itself flushes in larger batches instead (`core.store.knowledge_base.BULK_FLUSH_EVERY`:
     Lite's keyword scores are per segment)."""
+    short_reads: bool = False
+    """Whether a read can leave out rows a flush is moving from its buffer to a segment
+    (Milvus Lite, for a few ms per flush; processes sharing one `milvus-lite server` can
+    meet another's flush). Where True, the reads that decide what a commit or a removal
+    does are taken again; a Milvus server's Strong read sees every row, and waits for the
+    next time tick (~0.4 s on 2.3.5 here), so it is taken once."""
 
     @property
     def label(self) -> str:

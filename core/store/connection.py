@@ -105,6 +105,7 @@ def capabilities_for(server_version: str) -> Capabilities:
             partition_key=True,
             filtered_ann=False,
             flush_every=LITE_FLUSH_EVERY,
+            short_reads=True,
         )
     match = _SERVER_VERSION.search(server_version)
     version = (

@@ -67,11 +67,11 @@ logger = logging.getLogger(__name__)
 # path, stay at the collection's "Session" level.
 READ_CONSISTENCY = "Strong"
 SETTLE_TRIES = 3  # listings and counts re-run while the ledger changes under them
-# Milvus Lite leaves out of a read the rows a flush is moving from its buffer to a segment.
-# Within one process a read that matters cannot meet that (a commit flushes its rows first,
-# and flushes take turns), but processes sharing one `milvus-lite server` can: reads that
-# decide what to commit or delete are taken again (a short count at most this many times,
-# after this pause).
+# Milvus Lite leaves out of a read the rows a flush is moving from its buffer to a segment
+# (`Capabilities.short_reads`). Within one process a read that matters cannot meet that (a
+# commit flushes its rows first, and flushes take turns), but processes sharing one
+# `milvus-lite server` can: there reads that decide what to commit or delete are taken
+# again (a short count at most this many times, after this pause).
 SHORT_READ_TRIES = 4
 SHORT_READ_PAUSE = 0.05
 # Rows a bulk load (`open(bulk_load=True)`) on Milvus Lite inserts between flushes. Lite
@@ -571,11 +571,12 @@ class MilvusKnowledgeBase:
         return await self._call("read the knowledge base", query)
 
     async def _count_at_least(self, where: MilvusFilter | None, expected: int) -> int:
-        """How many chunks match `where`, read again while fewer than `expected` do: a
-        read during a flush on Milvus Lite can miss rows that are there (never the other
-        way), for some 10-30 ms."""
+        """How many chunks match `where`, on Milvus Lite read again while fewer than
+        `expected` do: a read during a flush there can miss rows that are there (never
+        the other way), for some 10-30 ms."""
+        tries = SHORT_READ_TRIES if self._capabilities.short_reads else 1
         stored = await self._count(where)
-        for _ in range(SHORT_READ_TRIES - 1):
+        for _ in range(tries - 1):
             if stored >= expected:
                 break
             await asyncio.sleep(SHORT_READ_PAUSE)
@@ -583,12 +584,12 @@ class MilvusKnowledgeBase:
         return stored
 
     async def _versions_in_store(self, where: MilvusFilter | None) -> set[tuple[str, str, str]]:
-        """The (owner, source, file_hash) of the chunks matching `where`, from two reads a
-        moment apart: one that ran during a flush on Milvus Lite may miss some (see
+        """The (owner, source, file_hash) of the chunks matching `where`, on Milvus Lite from
+        two reads a moment apart: one that ran during a flush may miss some (see
         `_count_at_least`), and a version missed here would stay visible beside the new."""
         fields = [OWNER_FIELD, "source", "file_hash"]
         found: set[tuple[str, str, str]] = set()
-        for attempt in range(2):
+        for attempt in range(2 if self._capabilities.short_reads else 1):
             if attempt:
                 await asyncio.sleep(SHORT_READ_PAUSE)
             rows = await self._query(where, fields)

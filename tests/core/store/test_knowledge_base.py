@@ -43,6 +43,7 @@ from core.store.schema import (
     DIM_KEY,
     HNSW,
     MODEL_KEY,
+    OWNER_FIELD,
     PRIMARY_FIELD,
     SCHEMA_KEY,
     TEXT_FIELD,
@@ -1027,6 +1028,33 @@ class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
             await asyncio.to_thread(client.drop_collection, settings.milvus_collection)
             client.close()
             await kb.close()
+
+    async def test_what_a_removal_and_a_commit_decide_is_read_once(
+        self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A server's Strong read sees every row (Milvus Lite's flush can hide some, so
+        there such reads are taken again) and waits ~0.4 s for the time tick: a removal
+        of nothing read the chunks 4 times, a commit its versions twice."""
+        client = kb._store.aclient
+        reads: list[list[str]] = []
+        query = client.query
+
+        async def counted(collection: str, **kwargs: Any) -> Any:
+            if collection == kb.name:
+                reads.append(kwargs["output_fields"])
+            return await query(collection, **kwargs)
+
+        monkeypatch.setattr(client, "query", counted)
+        owner = f"once-{uuid.uuid4().hex[:6]}"
+        assert await kb.remove_document("nothing.txt", AccessScope.for_user(owner)) == 0
+        assert reads == [["count(*)"]]
+        reads.clear()
+        doc = DocumentKey(owner, "o.txt")
+        await kb.begin_version(doc, "h1")
+        await kb.add_chunks([record("once", "o.txt", owner=owner, file_hash="h1")])
+        await kb.commit_version(doc, "h1", 1)
+        assert reads == [["count(*)"], [OWNER_FIELD, "source", "file_hash"]]
+        assert await kb.stored_versions(doc) == [StoredVersion("h1", 1, 1)]
 
     async def test_capabilities(self, kb: MilvusKnowledgeBase) -> None:
         caps = kb.capabilities
