@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,29 +74,28 @@ async def measure(
     question in every mode."""
     from core.store import MilvusKnowledgeBase
 
-    lite_dir = Path(tempfile.mkdtemp(prefix=f"bench-int8-{model}-"))
-    settings = bench_settings(None, lite_dir)
-    if model == INT8:
-        settings = settings.model_copy(update={"embedding_model": INT8_MODEL_NAME})
-    embeddings = await asyncio.to_thread(model_embeddings, model, settings, int8)
-    kb = await MilvusKnowledgeBase.open(settings, embeddings, drop=True, bulk_load=True)
-    resources = Resources(settings=settings, embeddings=embeddings, kb=kb, chat_model=None)
-    try:
-        found = discover([corpus])
-        started = time.perf_counter()
-        outcomes = await Ingestor(kb, IngestOptions.from_settings(settings)).ingest_many(
-            found.files
-        )
-        ingest_seconds = time.perf_counter() - started
-        failed = [o for o in outcomes if not o.ok]
-        if failed or found.skipped:
-            raise RuntimeError(f"{corpus}: failed {failed}, skipped {found.skipped}")
-        graded = await evaluate(
-            resources.searcher, questions, MODES, options, progress=sys.stderr.isatty()
-        )
-    finally:
-        await resources.close()
-        shutil.rmtree(lite_dir, ignore_errors=True)
+    with scratch(f"bench-int8-{model}-") as lite_dir:
+        settings = bench_settings(None, lite_dir)
+        if model == INT8:
+            settings = settings.model_copy(update={"embedding_model": INT8_MODEL_NAME})
+        embeddings = await asyncio.to_thread(model_embeddings, model, settings, int8)
+        kb = await MilvusKnowledgeBase.open(settings, embeddings, drop=True, bulk_load=True)
+        resources = Resources(settings=settings, embeddings=embeddings, kb=kb, chat_model=None)
+        try:
+            found = discover([corpus])
+            started = time.perf_counter()
+            outcomes = await Ingestor(kb, IngestOptions.from_settings(settings)).ingest_many(
+                found.files
+            )
+            ingest_seconds = time.perf_counter() - started
+            failed = [o for o in outcomes if not o.ok]
+            if failed or found.skipped:
+                raise RuntimeError(f"{corpus}: failed {failed}, skipped {found.skipped}")
+            graded = await evaluate(
+                resources.searcher, questions, MODES, options, progress=sys.stderr.isatty()
+            )
+        finally:
+            await resources.close()
     chunks = sum(o.chunks for o in outcomes)
     return Run(golden, model, chunks, ingest_seconds, graded)
 
