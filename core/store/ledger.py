@@ -25,6 +25,8 @@ after each ledger change before touching the chunks, and a background read every
 `ledger_lag / 2` keeps a recent enough copy, so searches need not read the ledger
 themselves. A chunk a search finds was written after its version's ledger entry plus
 the lag; a copy read after the search ended less the lag therefore knows that entry.
+A commit reads the ledger again before it returns when the copy is older than its switch
+(`catch_up_with`), so the committing process's next search finds the document.
 On Milvus Lite in process no other process can open the data, so every ledger write is
 this process's own (`LocalWrites`): a read stays the whole ledger until one of them
 starts, and searches reuse it meanwhile.
@@ -308,6 +310,16 @@ class Ledger:
         every reader's `covering_now` copy knows the change (see the module's docstring)."""
         if self.lag > 0:
             await asyncio.sleep(self.lag)
+
+    async def catch_up_with(self, written_at: float) -> None:
+        """Make the copy `covering_now` hands out know a write this process finished at
+        `written_at` (`time.monotonic()`). With a lag that copy may be up to `lag` old:
+        a document just committed would stay hidden from this process's own searches for
+        that long (an upload not found by the question right after it). No read when
+        the copy began after the write."""
+        latest = self.latest
+        if self.lag > 0 and latest is not None and latest.read_at < written_at:
+            await self.fresh()
 
     async def close(self) -> None:
         if self._refresher is not None:

@@ -1029,6 +1029,21 @@ class TestKnowledgeBaseOnMilvusServer(KnowledgeBaseSuite):
             client.close()
             await kb.close()
 
+    async def test_a_committed_document_is_found_as_soon_as_the_commit_returns(
+        self, kb: MilvusKnowledgeBase
+    ) -> None:
+        """Searches check their hits against a ledger copy up to `ledger_lag` old; a
+        commit that replaced nothing did not wait for it, and the document stayed hidden
+        from this process's next question (the copy still called it pending)."""
+        await search(kb, "alpha")  # starts the background ledger reads
+        owner = f"now-{uuid.uuid4().hex[:6]}"
+        doc = DocumentKey(owner, "n.txt")
+        await kb.begin_version(doc, "h1")
+        await kb.add_chunks([record("text part now", "n.txt", owner=owner, file_hash="h1")])
+        await kb.flush()
+        await kb.commit_version(doc, "h1", 1)
+        assert await visible_versions(kb, owner) == {"h1"}
+
     async def test_what_a_removal_and_a_commit_decide_is_read_once(
         self, kb: MilvusKnowledgeBase, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -1,9 +1,15 @@
-"""The ledger's snapshots: which changes between two of them a search must run again for."""
+"""The ledger's snapshots: which changes between two of them a search must run again
+for, and when this process's own writes make a copy too old."""
 
 from __future__ import annotations
 
+import time
+from typing import Any, cast
+
+from pymilvus import AsyncMilvusClient
+
 from core.knowledge import DocumentKey
-from core.store.ledger import DocumentState, Entry, Snapshot, State
+from core.store.ledger import DocumentState, Entry, Ledger, Snapshot, State
 
 DOC = DocumentKey("alice", "a.txt")
 OTHER = DocumentKey("bob", "b.txt")
@@ -32,3 +38,38 @@ def test_new_registrations_commits_and_clean_ups_do_not() -> None:
     assert not snapshot((DOC, "v1", "gone")).hides_what_was_shown(replaced)  # chunks deleted
     assert not empty.hides_what_was_shown(replaced)  # the entry expired
     assert not replaced.hides_what_was_shown(replaced)
+
+
+class EmptyLedgerClient:
+    """Answers every ledger read with no rows, and counts them."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    async def query(self, collection: str, **kwargs: Any) -> list[dict[str, Any]]:
+        self.queries += 1
+        return []
+
+
+async def test_a_copy_older_than_an_own_write_is_read_again_before_searches_use_it() -> None:
+    client = EmptyLedgerClient()
+    ledger = Ledger(lambda: cast(AsyncMilvusClient, client), "kb", timeout=5, lag=1.0)
+    await ledger.catch_up_with(time.monotonic())  # no copy yet: searches will read one
+    assert client.queries == 0
+    await ledger.fresh()
+    await ledger.catch_up_with(time.monotonic() - 0.5)  # the copy began after the write
+    assert client.queries == 1
+    written_at = time.monotonic()
+    await ledger.catch_up_with(written_at)
+    assert client.queries == 2 and ledger.latest is not None
+    assert ledger.latest.read_at >= written_at
+    assert await ledger.covering_now() is ledger.latest  # ... and searches use that one
+    await ledger.close()
+
+
+async def test_without_a_lag_every_search_reads_the_ledger_itself() -> None:
+    client = EmptyLedgerClient()
+    ledger = Ledger(lambda: cast(AsyncMilvusClient, client), "kb", timeout=5)
+    await ledger.fresh()
+    await ledger.catch_up_with(time.monotonic())
+    assert client.queries == 1
