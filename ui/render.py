@@ -44,8 +44,8 @@ def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | N
         )
     else:
         holds = (
-            "The knowledge base is **empty**. Ingest documents with "
-            "`python -m ingest PATH`, then ask away."
+            "The knowledge base is **empty**. Attach files to this chat, or ingest a folder "
+            "with `python -m ingest PATH`, then ask away."
         )
     mode = (
         f"Answers are written by `{model_name}` from the retrieved passages, with citations."
@@ -55,7 +55,10 @@ def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | N
     return (
         "Hi! Ask me anything about the documents in the knowledge base.\n\n"
         f"{holds}\n\n{mode}\n\n"
-        "Use the settings next to the message box to switch between similarity and MMR search."
+        "Attach files (the paperclip) to add them to your own documents: only you can search "
+        "them. `/docs` lists what you can search; `/remove NAME` takes out one of yours.\n\n"
+        "The settings next to the message box choose the search: hybrid (exact words and "
+        "meaning together, the default), dense, keyword, or hybrid + MMR; and where to look."
     )
 
 

@@ -5,7 +5,7 @@ from chains.retriever import Passage, Retrieval
 from core.knowledge import KEYWORD_UNAVAILABLE, LIBRARY_OWNER, DocumentInfo
 from tests.markdown_view import active_constructs, visible_text
 from tests.ui.conftest import RecordingEmitter
-from ui.chat_settings import options_from_settings
+from ui.chat_settings import SEARCH_TYPES, options_from_settings
 from ui.render import citation_elements, cited_numbers, retrieval_summary, welcome_text
 
 
@@ -18,6 +18,16 @@ def test_welcome_names_the_documents_and_the_mode() -> None:
     assert "No language model is configured" in text
     assert "written by `gpt-x`" in welcome_text(docs, 14, model_name="gpt-x")
     assert "knowledge base is **empty**" in welcome_text([], 0, model_name=None)
+
+
+def test_welcome_tells_how_to_upload_and_which_searches_there_are() -> None:
+    """It said "switch between similarity and MMR search" after hybrid became the default
+    and keyword search was added, and nothing of uploads or the commands."""
+    text = visible_text(welcome_text([], 0, model_name=None))
+    assert "Attach files" in text and "/docs" in text and "/remove NAME" in text
+    for label in SEARCH_TYPES.values():
+        assert (label if label != "mmr" else "hybrid + MMR") in text
+    assert "similarity and MMR" not in text
 
 
 def test_cited_numbers_in_order_and_in_range() -> None:
