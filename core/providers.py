@@ -9,7 +9,9 @@ makes one attempt.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -63,13 +65,89 @@ def _base_embeddings(settings: Settings) -> Embeddings:
     _skip_aiohttp_transport()
     from langchain_openai import OpenAIEmbeddings
 
-    return OpenAIEmbeddings(
+    remote = OpenAIEmbeddings(
         model=settings.embedding_model_name,
         chunk_size=settings.embedding_batch_size,
         # Plain OpenAI-compatible servers take text, not tiktoken ids.
         check_embedding_ctx_length=settings.openai_base_url is None,
         **_openai_client_args(settings),
     )
+    return ExplainedEmbeddings(remote, settings.embedding_model_name)
+
+
+class ExplainedEmbeddings(Embeddings):
+    """A remote embedding service whose failures say what failed (`embedding_failure`).
+    Raw, a server without the model (HTTP 404) was a traceback from `python -m ingest`
+    and at the app's start, and "the language model returned an error" in the chat."""
+
+    def __init__(self, inner: Embeddings, model: str) -> None:
+        self.inner = inner
+        self.model = model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._explained():
+            return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._explained():
+            return self.inner.embed_query(text)
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._explained():
+            return await self.inner.aembed_documents(texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        with self._explained():
+            return await self.inner.aembed_query(text)
+
+    @contextlib.contextmanager
+    def _explained(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            failure = embedding_failure(exc, self.model)
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+def embedding_failure(exc: BaseException, model: str) -> ModelUnavailable | None:
+    """What to tell the operator (and, in `public`, a chat user) when the embedding
+    service fails; None for anything else."""
+    _skip_aiohttp_transport()
+    import openai
+
+    admin = " If it keeps happening, tell the administrator."
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelUnavailable(
+            "The embedding service did not answer in time (OPENAI_TIMEOUT).",
+            public="Embedding the question took too long. Please try again in a moment.",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnavailable(
+            "The embedding service could not be reached. Check that it is running and that "
+            "OPENAI_BASE_URL is right, or set EMBEDDINGS=local to embed on this machine.",
+            public="The embedding service could not be reached. Try again shortly." + admin,
+        )
+    if isinstance(exc, openai.AuthenticationError):
+        return ModelUnavailable(
+            "The embedding service rejected the API key (OPENAI_API_KEY).",
+            public="The embedding service refused this app's key: tell the administrator.",
+        )
+    if isinstance(exc, openai.NotFoundError):
+        return ModelUnavailable(
+            f"The embedding service has no model {model!r} (HTTP 404). Set EMBEDDING_MODEL "
+            "to an embedding model it serves, or EMBEDDINGS=local to embed on this machine.",
+            public="The embedding model is not available: tell the administrator.",
+        )
+    if isinstance(exc, openai.RateLimitError):
+        return ModelUnavailable("The embedding service is rate-limiting us. Try again shortly.")
+    if isinstance(exc, openai.APIStatusError):
+        return ModelUnavailable(
+            f"The embedding service returned an error (HTTP {exc.status_code}).",
+            public="The embedding service failed. Try again shortly." + admin,
+        )
+    return None
 
 
 def build_chat_model(settings: Settings) -> BaseChatModel | None:

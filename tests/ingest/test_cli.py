@@ -5,6 +5,7 @@ import pytest
 
 from ingest.cli import EXIT_ERROR, build_parser, main, settings_from_args, summary_line
 from ingest.pipeline import FileOutcome
+from tests.openai_standin import OpenAIStandIn
 
 
 def test_arguments_override_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -62,6 +63,26 @@ def test_invalid_collection_name_is_rejected(
     monkeypatch.chdir(tmp_path)
     assert main([str(tmp_path), "--collection", "bad name;drop"], out=io.StringIO()) == EXIT_ERROR
     assert "MILVUS_COLLECTION" in capsys.readouterr().err
+
+
+def test_an_embedding_service_without_the_model_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    openai_standin: OpenAIStandIn,
+) -> None:
+    """An OpenAI-compatible server that serves chat but not this embedding model (the
+    stand-in has no /embeddings) answers 404: that was a traceback from the ingest."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MILVUS_LITE_PATH", str(tmp_path / "kb.db"))
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_standin.base_url)
+    monkeypatch.setenv("EMBEDDINGS", "openai")
+    monkeypatch.setenv("OPENAI_MAX_RETRIES", "0")
+    (tmp_path / "a.txt").write_text("Some text to embed.")
+    assert main([str(tmp_path / "a.txt")], out=io.StringIO()) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "error: The embedding service has no model 'text-embedding-3-small'" in err
+    assert "EMBEDDINGS=local" in err and "Traceback" not in err
 
 
 def test_summary_line_counts_everything() -> None:
