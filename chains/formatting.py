@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chains.markdown_escape import markdown_text
 from chains.retriever import Passage
+from chains.safety import plain_text
 
 NO_MODEL_NOTICE = (
     "**No language model is configured**, so instead of a written answer here are the most "
@@ -12,8 +13,8 @@ NO_MODEL_NOTICE = (
     "server such as Ollama or vLLM, and restart the app."
 )
 EMPTY_KB_ANSWER = (
-    "The knowledge base is empty, so I have nothing to answer from yet. Ingest documents "
-    "with `python -m ingest PATH` and ask again."
+    "The knowledge base is empty, so I have nothing to answer from yet. Attach files to "
+    "this chat, or ingest documents with `python -m ingest PATH`, and ask again."
 )
 NOTHING_FOUND_ANSWER = (
     "I don't know: no passage in the knowledge base matches this question within the current "
@@ -59,9 +60,15 @@ def cited_excerpts(passages: list[Passage]) -> str:
     for p in passages:
         score = f" · score {p.score:.2f}" if p.score is not None else ""
         lines.append(f"[{p.n}] **{markdown_text(p.label)}**{score}")
-        lines.append(f"> {markdown_text(excerpt(p.text))}")
+        lines.append(f"> {markdown_text(excerpt(readable_text(p)))}")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def readable_text(passage: Passage) -> str:
+    """A passage's words as a reader sees them: a Markdown one's without its markup
+    (asterisks, hashes and link targets printed as written read as noise)."""
+    return plain_text(passage.text) if passage.written_in_markdown else passage.text
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

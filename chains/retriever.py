@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -30,6 +31,7 @@ from pydantic import ConfigDict
 from chains.options import SearchOptions
 from core.knowledge import (
     KEYWORD_UNAVAILABLE,
+    MARKDOWN_SUFFIXES,
     AccessScope,
     Hit,
     RerankMode,
@@ -63,6 +65,18 @@ class Passage:
         """
         label = f"{self.source} › {self.section}" if self.section else self.source
         return f"{label}, page {self.page}" if self.page is not None else label
+
+    @property
+    def written_in_markdown(self) -> bool:
+        """Whether the text is Markdown (shown formatted) rather than plain text (shown
+        exactly as written).
+
+        >>> Passage(1, "asyncio-task.html", None, None, "").written_in_markdown
+        True
+        >>> Passage(1, "notes.txt", None, None, "").written_in_markdown
+        False
+        """
+        return PurePath(self.source).suffix.lower() in MARKDOWN_SUFFIXES
 
     @classmethod
     def from_document(cls, doc: Document) -> Passage:

@@ -93,6 +93,26 @@ def _line_offset(text: str, line: int) -> int:
     return offset
 
 
+def plain_text(text: str) -> str:
+    r"""The words a reader sees in the Markdown `text`, on one line: markup dropped, an
+    image's alt text kept, code as written.
+
+    >>> plain_text("# Setup\n\n1. **Ingest.** Run `ingest`, see [docs](http://x).\n")
+    'Setup Ingest. Run ingest, see docs.'
+    """
+    words: list[str] = []
+    for token in _parser().parse(text):
+        if token.type in ("fence", "code_block", "html_block"):
+            words.append(token.content)
+        for child in token.children or ():
+            if child.type in ("text", "code_inline", "html_inline", "image"):
+                words.append(child.content)  # an image's content is its alt text
+            elif child.type in ("softbreak", "hardbreak"):
+                words.append(" ")
+        words.append(" ")
+    return " ".join("".join(words).split())
+
+
 def cap_question(text: str, limit: int = MAX_QUESTION_CHARS) -> tuple[str, bool]:
     """Cut an over-long message to `limit` characters; True when it was cut."""
     if len(text) <= limit:

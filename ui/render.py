@@ -9,6 +9,7 @@ import chainlit as cl
 from chains.formatting import NO_MODEL_NOTICE
 from chains.markdown_escape import code_block, code_span, markdown_text
 from chains.retriever import Passage, Retrieval
+from chains.safety import sanitize_markdown
 from core.knowledge import DocumentInfo
 
 EXAMPLE_QUESTIONS = [
@@ -115,7 +116,9 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
         if p.page is not None:
             facts.append(f"**Page:** {p.page}")
         facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")
-        # Documents are untrusted: the passage is shown as plain text, every character kept.
-        content = " · ".join(facts) + "\n\n" + code_block(p.text)
+        # Documents are untrusted: Markdown is shown formatted through the same allow-list
+        # as answers (no image, link or HTML), any other text as written, every character.
+        text = sanitize_markdown(p.text) if p.written_in_markdown else code_block(p.text)
+        content = " · ".join(facts) + "\n\n" + text
         elements.append(cl.Text(name=f"[{n}]", content=content, display="side"))
     return elements

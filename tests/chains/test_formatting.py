@@ -28,8 +28,22 @@ def test_retrieval_only_answer_lists_passages_with_citations() -> None:
         [passage(1, "# Heading\n\nSome *text*."), passage(2, "More", source="b.pdf", page=4)]
     )
     assert answer.startswith(NO_MODEL_NOTICE)
-    assert "[1] **doc.md** · score 0.50\n> \\# Heading Some \\*text\\*." in answer
+    assert "[1] **doc.md** · score 0.50\n> Heading Some text." in answer
     assert "[2] **b.pdf, page 4** · score 0.50\n> More" in answer
+
+
+def test_excerpts_of_markdown_read_as_text_and_other_text_as_written() -> None:
+    """A Markdown passage's excerpt showed its markup (`**Ingest.**`, `\\#`); text from
+    any other file keeps every character, escaped."""
+    answer = retrieval_only_answer(
+        [
+            passage(1, "1. **Ingest.** See [the guide](https://x.example/g) ![logo](l.png)"),
+            passage(2, "# not a heading *x* [y](z)", source="notes.txt"),
+        ]
+    )
+    assert "> Ingest. See the guide logo\n" in answer
+    assert "> \\# not a heading \\*x\\* \\[y\\]\\(z)" in answer
+    assert "x.example" not in answer and "l.png" not in answer
 
 
 def test_retrieval_only_answer_without_passages() -> None:

@@ -3,7 +3,8 @@ import codecs
 import pytest
 
 from core.errors import UnreadableFile
-from ingest.loaders import decode_text, kind_for, load_bytes
+from core.knowledge import MARKDOWN_SUFFIXES
+from ingest.loaders import SUFFIX_KINDS, decode_text, kind_for, load_bytes
 from tests.samples import BINARY_BYTES, CORRUPT_PDF, docx_bytes, encrypted_pdf_bytes, pdf_bytes
 
 
@@ -80,3 +81,9 @@ def test_non_utf8_text_is_decoded() -> None:
     assert decode_text(russian.encode("cp1251")) == russian
     japanese = "これは日本語のテスト文書です。ベクトル検索について説明します。" * 3
     assert decode_text(japanese.encode("shift_jis")) == japanese
+
+
+def test_the_files_shown_as_markdown_are_those_stored_as_markdown() -> None:
+    """Citations format the text of these (`core.knowledge.MARKDOWN_SUFFIXES`)."""
+    stored_as_markdown = {s for s, kind in SUFFIX_KINDS.items() if kind in ("markdown", "html")}
+    assert stored_as_markdown == MARKDOWN_SUFFIXES

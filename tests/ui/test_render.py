@@ -54,6 +54,25 @@ async def test_citation_elements_are_named_by_number_and_show_passages_as_plain_
     assert all(e.display == "side" for e in elements)
 
 
+async def test_a_markdown_passage_is_shown_formatted_without_images_links_or_html(
+    chainlit_events: RecordingEmitter,
+) -> None:
+    """Markdown and HTML pages (stored as Markdown) showed their markup as raw code."""
+    text = (
+        "Guide › Setup\n\n1. **Ingest.** Run `ingest`.\n2. See [docs](https://evil.example/d)"
+        " ![t](https://evil.example/p) <img src=//evil.example/i>\n"
+    )
+    [element] = citation_elements([Passage(1, "guide.html", None, 0.5, text)], [1])
+    content = str(element.content)
+    assert active_constructs(content) == []
+    tokens = [t.type for t in MarkdownIt("commonmark").parse(content)]
+    assert "ordered_list_open" in tokens and "fence" not in tokens
+    assert "<strong>Ingest.</strong>" in MarkdownIt("commonmark").render(content)
+    assert visible_text(content).endswith(
+        "Guide › Setup Ingest. Run ingest. See docs [image removed: t] <img src=//evil.example/i>"
+    )  # the raw HTML as inert text, as in answers
+
+
 def test_file_names_with_markdown_render_literally() -> None:
     name = "![s](https:HOST?x) [l](//HOST/k) <img src=//HOST/i>.md"
     welcome = welcome_text(
