@@ -24,6 +24,9 @@ _QUIET = {
     # A locked data directory: logged with a traceback here, explained by our message.
     "milvus_lite.server_manager": logging.CRITICAL,
     "faiss.loader": logging.WARNING,
+    # The chat-history migrations at the app's start: under Chainlit's INFO level each
+    # start printed nine lines of Alembic's plugin set-up and context.
+    "alembic": logging.WARNING,
 }
 
 
