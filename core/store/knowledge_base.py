@@ -340,7 +340,7 @@ class MilvusKnowledgeBase:
         for other in others:
             switched = switched.with_version(other, Entry("superseded", now))
         switched = await self._write_ledger(switched)
-        switched_at = time.monotonic()
+        self._ledger.outdate_copies_before(time.monotonic())  # found by our next search
         if others:
             await self._ledger.let_readers_catch_up()
             await self._delete(mine & MilvusFilter.not_equals("file_hash", file_hash))
@@ -348,10 +348,6 @@ class MilvusKnowledgeBase:
                 switched = switched.with_version(other, Entry("gone", self._ledger.now()))
             await self._write_ledger(switched)
         await self._tidy(snapshot, skip=document)
-        # Found by this process's next search, however old its ledger copy was.
-        await self._call(
-            "read the knowledge base", partial(self._ledger.catch_up_with, switched_at)
-        )
 
     async def delete_version(self, document: DocumentKey, file_hash: str) -> None:
         """Remove one version's chunks (an abandoned write): hidden first, then deleted,

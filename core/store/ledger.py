@@ -25,8 +25,8 @@ after each ledger change before touching the chunks, and a background read every
 `ledger_lag / 2` keeps a recent enough copy, so searches need not read the ledger
 themselves. A chunk a search finds was written after its version's ledger entry plus
 the lag; a copy read after the search ended less the lag therefore knows that entry.
-A commit reads the ledger again before it returns when the copy is older than its switch
-(`catch_up_with`), so the committing process's next search finds the document.
+A commit outdates the copies read before its switch (`outdate_copies_before`), so the
+committing process's next search finds the document.
 On Milvus Lite in process no other process can open the data, so every ledger write is
 this process's own (`LocalWrites`): a read stays the whole ledger until one of them
 starts, and searches reuse it meanwhile.
@@ -282,6 +282,7 @@ class Ledger:
         self._reads: Coalescer[None, None, Snapshot] = Coalescer(self._read_batch)
         self._refresher: asyncio.Task[None] | None = None
         self._last_asked = -math.inf
+        self._outdated_before = -math.inf
         self.latest: Snapshot | None = None
         self.reads = 0  # how many ledger reads ran (for tests and benchmarks)
 
@@ -294,7 +295,7 @@ class Ledger:
         one when it is that recent, else a fresh read). With a lag, asking keeps a
         background read going every `lag / 2` until nobody has asked for a while. With
         only this process writing, the latest read while no write started since."""
-        moment = time.monotonic() - self.lag
+        moment = max(time.monotonic() - self.lag, self._outdated_before)
         if self.lag > 0:
             self._keep_fresh()
         latest = self.latest
@@ -311,15 +312,13 @@ class Ledger:
         if self.lag > 0:
             await asyncio.sleep(self.lag)
 
-    async def catch_up_with(self, written_at: float) -> None:
-        """Make the copy `covering_now` hands out know a write this process finished at
-        `written_at` (`time.monotonic()`). With a lag that copy may be up to `lag` old:
-        a document just committed would stay hidden from this process's own searches for
-        that long (an upload not found by the question right after it). No read when
-        the copy began after the write."""
-        latest = self.latest
-        if self.lag > 0 and latest is not None and latest.read_at < written_at:
-            await self.fresh()
+    def outdate_copies_before(self, moment: float) -> None:
+        """This process changed the ledger at `moment` (`time.monotonic()`, after the
+        write returned) in a way its own searches must see at once: a commit. A copy
+        read before that is not handed out again. With a lag a copy up to `lag` old would
+        do, and a document just committed stayed hidden from this process's next question
+        for that long (an upload not found by the question right after it)."""
+        self._outdated_before = max(self._outdated_before, moment)
 
     async def close(self) -> None:
         if self._refresher is not None:

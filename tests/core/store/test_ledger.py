@@ -51,25 +51,16 @@ class EmptyLedgerClient:
         return []
 
 
-async def test_a_copy_older_than_an_own_write_is_read_again_before_searches_use_it() -> None:
+async def test_a_copy_read_before_an_own_commit_is_not_handed_out_again() -> None:
     client = EmptyLedgerClient()
     ledger = Ledger(lambda: cast(AsyncMilvusClient, client), "kb", timeout=5, lag=1.0)
-    await ledger.catch_up_with(time.monotonic())  # no copy yet: searches will read one
-    assert client.queries == 0
-    await ledger.fresh()
-    await ledger.catch_up_with(time.monotonic() - 0.5)  # the copy began after the write
-    assert client.queries == 1
-    written_at = time.monotonic()
-    await ledger.catch_up_with(written_at)
-    assert client.queries == 2 and ledger.latest is not None
-    assert ledger.latest.read_at >= written_at
-    assert await ledger.covering_now() is ledger.latest  # ... and searches use that one
+    first = await ledger.covering_now()
+    assert await ledger.covering_now() is first and client.queries == 1  # recent enough
+    ledger.outdate_copies_before(time.monotonic() - 5)  # a write before that copy
+    assert await ledger.covering_now() is first and client.queries == 1
+    committed_at = time.monotonic()
+    ledger.outdate_copies_before(committed_at)
+    second = await ledger.covering_now()
+    assert client.queries == 2 and second.read_at >= committed_at
+    assert await ledger.covering_now() is second  # ... and that one is reused
     await ledger.close()
-
-
-async def test_without_a_lag_every_search_reads_the_ledger_itself() -> None:
-    client = EmptyLedgerClient()
-    ledger = Ledger(lambda: cast(AsyncMilvusClient, client), "kb", timeout=5)
-    await ledger.fresh()
-    await ledger.catch_up_with(time.monotonic())
-    assert client.queries == 1
