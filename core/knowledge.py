@@ -21,11 +21,12 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
 
 LIBRARY_OWNER = "@library"
+"""The owner of documents ingested with the CLI: the shared library everyone can read.
+No user name can start with `@`, so no user can own it by name."""
+
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 """Files whose chunks are stored as Markdown: Markdown itself, and HTML, whose main
 content the ingest extracts as Markdown (`ingest.html_extraction`)."""
-"""The owner of documents ingested with the CLI: the shared library everyone can read.
-No user name can start with `@`, so no user can own it by name."""
 
 MetadataValue = str | int | float | bool
 

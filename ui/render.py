@@ -45,8 +45,8 @@ def welcome_text(documents: list[DocumentInfo], chunks: int, model_name: str | N
         )
     else:
         holds = (
-            "The knowledge base is **empty**. Attach files to this chat, or ingest a folder "
-            "with `python -m ingest PATH`, then ask away."
+            "The knowledge base is **empty** so far (an administrator can ingest a folder "
+            "with `python -m ingest PATH`)."
         )
     mode = (
         f"Answers are written by `{model_name}` from the retrieved passages, with citations."
