@@ -54,6 +54,9 @@ class FileOutcome:
     status: Status
     chunks: int = 0
     reason: str | None = None
+    public_reason: str | None = None
+    """What a chat user is told when it differs from `reason`, which is for the operator
+    (it may name a setting to change): see `core.errors.UserFacingError.public`."""
 
     @property
     def ok(self) -> bool:
@@ -163,13 +166,13 @@ class Ingestor:
                 origin = Origin(document, added_at=int(self.clock()), chat_id=chat_id)
                 return await self._ingest(path, origin, on_progress)
             except UserFacingError as exc:
-                reason = str(exc)
+                reason, public = str(exc), exc.public
             except Exception as exc:
                 logger.exception("ingest of %s failed", source)
-                reason = f"{type(exc).__name__}: {_short(exc)}"
+                reason, public = f"{type(exc).__name__}: {_short(exc)}", None
         if on_progress is not None:
             await on_progress(ProgressEvent(source, "failed"))
-        return FileOutcome(source, "failed", reason=reason)
+        return FileOutcome(source, "failed", reason=reason, public_reason=public)
 
     async def _ingest(
         self, path: Path, origin: Origin, on_progress: ProgressCallback | None
@@ -203,9 +206,10 @@ class Ingestor:
         except Exception as exc:
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
             logger.warning("writing %s failed: %s", source, _short(exc))
+            public = exc.public if isinstance(exc, UserFacingError) else None
             raise StoreWriteFailed(
-                f"storing its chunks failed part way ({_short(exc)}); the partial chunks were "
-                "removed and any earlier version is unchanged"
+                _partial_write_failed(_short(exc)),
+                public=None if public is None else _partial_write_failed(public),
             ) from exc
         except BaseException:  # cancelled: still leave nothing half-written
             await asyncio.shield(self._remove_partial(document, prepared.file_hash))
@@ -282,6 +286,13 @@ class Ingestor:
             logger.warning(
                 "could not remove the partial chunks of %s: %s", document.source, _short(exc)
             )
+
+
+def _partial_write_failed(why: str) -> str:
+    return (
+        f"storing its chunks failed part way ({why}); the partial chunks were removed and "
+        "any earlier version is unchanged"
+    )
 
 
 def _short(exc: BaseException) -> str:

@@ -63,7 +63,7 @@ def outcome_line(outcome: FileOutcome) -> str:
         return f"**replaced** the earlier version, {outcome.chunks} chunks"
     if outcome.status == "unchanged":
         return "**already in the knowledge base** (unchanged), nothing added"
-    return f"**not added**: {markdown_text(str(outcome.reason))}"
+    return f"**not added**: {markdown_text(str(outcome.public_reason or outcome.reason))}"
 
 
 class UploadReport:

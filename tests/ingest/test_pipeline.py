@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import Embeddings
 
+from core.errors import ModelUnavailable
 from core.knowledge import (
     LIBRARY_OWNER,
     AccessScope,
@@ -123,6 +124,41 @@ async def test_failed_write_leaves_nothing_half_written(
     assert await versions(lite_kb, "doc.txt") == [
         StoredVersion(kept_hash, kept.chunks, kept.chunks)
     ]
+
+
+class EmbeddingServiceGone:
+    """Wraps `kb.add_chunks` to fail as `core.providers` reports a remote embedding
+    service that lost its model part way through."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.real = kb.add_chunks
+        self.calls = 0
+
+    async def __call__(self, chunks: list[ChunkRecord]) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            raise ModelUnavailable(
+                "The embedding service has no model 'm' (HTTP 404). Set EMBEDDING_MODEL ...",
+                public="The embedding model is not available: tell the administrator.",
+            )
+        await self.real(chunks)
+
+
+async def test_a_failure_with_words_for_the_chat_keeps_them_apart(
+    lite_kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator's wording (a setting to change) was the only one, so an upload in the
+    chat showed it too."""
+    monkeypatch.setattr(lite_kb, "add_chunks", EmbeddingServiceGone(lite_kb))
+    ingestor = Ingestor(lite_kb, OPTIONS)
+    outcome = await ingestor.ingest_file(write(tmp_path / "c.txt", long_text("c", 40)), "c.txt")
+    assert outcome.status == "failed"
+    assert "Set EMBEDDING_MODEL" in (outcome.reason or "")
+    assert outcome.public_reason == (
+        "storing its chunks failed part way (The embedding model is not available: tell the "
+        "administrator.); the partial chunks were removed and any earlier version is unchanged"
+    )
+    assert await rows(lite_kb, "c.txt") == []
 
 
 async def test_failed_first_ingest_leaves_no_rows(

@@ -12,7 +12,7 @@ import pytest
 
 from core.knowledge import AccessScope, ChunkRecord, Hit, KnowledgeBase, SearchRequest
 from core.store import MilvusKnowledgeBase
-from ingest.pipeline import IngestOptions, Ingestor
+from ingest.pipeline import FileOutcome, IngestOptions, Ingestor
 from tests.fakes import InMemoryKnowledgeBase
 from tests.markdown_view import active_constructs, visible_text
 from tests.samples import (
@@ -24,7 +24,7 @@ from tests.samples import (
     write,
 )
 from tests.ui.conftest import RecordingEmitter
-from ui.uploads import UploadReport, document_name, ingest_uploads
+from ui.uploads import UploadReport, document_name, ingest_uploads, outcome_line
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +226,15 @@ async def test_each_file_shows_its_result_as_soon_as_it_is_done(
         big_line = next(line for line in updates[index].splitlines() if "`big.txt`" in line)
         assert "**" not in big_line  # still reading / embedding / storing, no result yet
     assert "`big.txt`: **added**" in updates[-1]
+
+
+def test_a_failed_file_shows_the_chat_its_public_reason() -> None:
+    failed = FileOutcome(
+        "a.txt",
+        "failed",
+        reason="The embedding service has no model 'm' (HTTP 404). Set EMBEDDING_MODEL ...",
+        public_reason="The embedding model is not available: tell the administrator.",
+    )
+    shown = outcome_line(failed)
+    assert "tell the administrator" in shown and "EMBEDDING_MODEL" not in shown
+    assert "is empty" in outcome_line(FileOutcome("b.txt", "failed", reason="the file is empty"))
