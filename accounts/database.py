@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_engine
@@ -61,6 +59,11 @@ class FeedbackRecord:
 
 
 def _upgrade(connection: sa.Connection) -> None:
+    # Imported here: importing Alembic logs its plugin set-up at INFO, and the app's
+    # modules are imported (under Chainlit's INFO level) before its logging is set up.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
