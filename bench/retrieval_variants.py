@@ -58,11 +58,13 @@ def fused_routes(depth: int, rrf_k: int = 60, weight: float = 1.0, pages: float 
     return run
 
 
-def relative(depth: int, weight: float) -> Variant:
-    """The app's relative score fusion (`core.fusion.relative_score_fusion`)."""
+def relative(depth: int, weight: float, keyword_depth: int | None = None) -> Variant:
+    """The app's relative score fusion (`core.fusion.relative_score_fusion`), the keyword
+    route read `keyword_depth` deep (`depth` when None)."""
+    depths: dict[Route, int] = {"dense": depth, "keyword": keyword_depth or depth}
 
     def run(c: Candidates, k: int) -> list[Hit]:
-        routes = {route: hits[:depth] for route, hits in c.routes.items()}
+        routes = {route: hits[: depths[route]] for route, hits in c.routes.items()}
         return relative_score_fusion(routes, keyword_weight=weight)[:k]
 
     return run
@@ -190,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     for depth in (8, 10, 12, 14, 16, 20, 30, 50):
         for weight in (1.0, 1.25, 1.5, 1.75, 2.0):
             variants[f"relative, depth {depth}, keyword x{weight}"] = relative(depth, weight)
+    for keyword_depth in (4, 6, 8, 10, 12, 16):
+        variants[f"relative, dense 20 deep, keyword {keyword_depth} deep"] = relative(
+            20, 1.0, keyword_depth
+        )
     for depth in (20, 50):
         for weight in (1.0, 1.5, 2.0):
             variants[f"min-max dense, depth {depth}, keyword x{weight}"] = min_max(depth, weight)
