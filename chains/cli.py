@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from chains.options import SEARCH_TYPES, SearchOptions
 from chains.search_arguments import add_search_arguments, options_from, settings_from
 from core.errors import UserFacingError
-from core.knowledge import AccessScope
+from core.knowledge import AccessScope, heading_path
 from core.logs import configure_logging
 from core.settings import Settings
 
@@ -124,10 +124,9 @@ async def _answer(chain: RagChain, question: str, options: SearchOptions) -> dic
 def render_text(result: dict[str, Any]) -> str:
     lines = [result["answer"], "", f"Sources ({result['search_type']} search):"]
     for s in result["sources"]:
-        section = f" › {s['section']}" if s["section"] else ""
         page = f", page {s['page']}" if s["page"] is not None else ""
         score = f" (score {s['score']:.2f})" if s["score"] is not None else ""
-        lines.append(f"  [{s['n']}] {s['source']}{section}{page}{score}")
+        lines.append(f"  [{s['n']}] {heading_path(s['source'], s['section'])}{page}{score}")
     if result["notice"]:
         lines += ["", result["notice"]]
     return "\n".join(lines)

@@ -66,9 +66,9 @@ def cited_excerpts(passages: list[Passage]) -> str:
 
 
 def readable_text(passage: Passage) -> str:
-    """A passage's words as a reader sees them: a Markdown one's without its markup
-    (asterisks, hashes and link targets printed as written read as noise)."""
-    return plain_text(passage.text) if passage.written_in_markdown else passage.text
+    """A passage's words as a reader sees them (`Passage.body`): a Markdown one's without
+    its markup (asterisks, hashes and link targets printed as written read as noise)."""
+    return plain_text(passage.body) if passage.written_in_markdown else passage.body
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:

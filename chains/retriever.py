@@ -39,6 +39,7 @@ from core.knowledge import (
     Searcher,
     SearchMode,
     effective_mode,
+    heading_path,
 )
 from core.rerank import RerankingSearcher
 
@@ -55,6 +56,7 @@ class Passage:
     chunk: int | None = None
     ranks: Mapping[Route, int] = field(default_factory=dict)
     section: str | None = None  # the headings above the passage, below the page title
+    title: str | None = None  # the page's title, where the document has headings
 
     @property
     def label(self) -> str:
@@ -63,8 +65,25 @@ class Passage:
         >>> Passage(1, "asyncio-task.html", None, None, "", section="Timeouts").label
         'asyncio-task.html › Timeouts'
         """
-        label = f"{self.source} › {self.section}" if self.section else self.source
+        label = heading_path(self.source, self.section)
         return f"{label}, page {self.page}" if self.page is not None else label
+
+    @property
+    def body(self) -> str:
+        """The text as a reader sees it: without the heading path that leads a structured
+        document's chunks (`ingest.chunking`: it is there for the embedding and the
+        model), since the label and the citation's facts already show where it is.
+
+        >>> text = "Coroutines and Tasks › Timeouts\\n\\nUse asyncio.timeout()."
+        >>> Passage(1, "a.html", None, None, text, section="Timeouts").body == text
+        True
+        >>> Passage(
+        ...     1, "a.html", None, None, text, section="Timeouts", title="Coroutines and Tasks"
+        ... ).body
+        'Use asyncio.timeout().'
+        """
+        lead = heading_path(self.title, self.section) + "\n\n"
+        return self.text.removeprefix(lead) if lead.strip() else self.text
 
     @property
     def written_in_markdown(self) -> bool:
@@ -90,6 +109,7 @@ class Passage:
             chunk=meta.get("chunk"),
             ranks=meta.get("ranks") or {},
             section=str(meta.get("section") or "") or None,
+            title=str(meta.get("title") or "") or None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,6 +121,7 @@ class Passage:
             "ranks": dict(self.ranks),
             "text": self.text,
             "section": self.section,
+            "title": self.title,
         }
 
 

@@ -28,7 +28,20 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown", ".html", ".htm"})
 """Files whose chunks are stored as Markdown: Markdown itself, and HTML, whose main
 content the ingest extracts as Markdown (`ingest.html_extraction`)."""
 
+HEADING_SEPARATOR = " › "
+"""Between the parts of a heading path: the first line of a structured document's chunks
+and their `section` metadata (`ingest.chunking`), and citation labels."""
+
 MetadataValue = str | int | float | bool
+
+
+def heading_path(*parts: str | None) -> str:
+    """The non-empty `parts`, outermost first, as one heading path.
+
+    >>> heading_path("Coroutines and Tasks", None, "Timeouts")
+    'Coroutines and Tasks › Timeouts'
+    """
+    return HEADING_SEPARATOR.join(part for part in parts if part)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,15 @@ from dataclasses import dataclass
 from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-from core.knowledge import INGEST_VERSION_FIELD, ChunkRecord, DocumentKey, MetadataValue
+from core.knowledge import (
+    INGEST_VERSION_FIELD,
+    ChunkRecord,
+    DocumentKey,
+    MetadataValue,
+    heading_path,
+)
 from ingest.html_extraction import EXTRACTOR
-from ingest.sections import SEPARATOR, first_heading, split_sections
+from ingest.sections import first_heading, split_sections
 
 CHUNKER = "sections-1"
 STRUCTURED_KINDS = frozenset({"html", "markdown"})
@@ -121,7 +127,7 @@ def _section_pieces(
     pieces: list[tuple[str, dict[str, object]]] = []
     for section in split_sections(page.page_content, title=title):
         heading = section.heading(title)
-        metadata = {**page.metadata, "title": title, "section": SEPARATOR.join(section.path)}
+        metadata = {**page.metadata, "title": title, "section": heading_path(*section.path)}
         body_size = max(chunk_size - len(heading) - 2, chunk_size // 2)
         splitter = make_splitter(kind, body_size, min(chunk_overlap, body_size // 2))
         for piece in splitter.split_text(section.text):

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-SEPARATOR = " › "
+from core.knowledge import heading_path
+
 _LEVELS = ("h1", "h2", "h3", "h4")
 _SPLITTER_HEADERS = [("#" * n, level) for n, level in enumerate(_LEVELS, start=1)]
 
@@ -36,7 +37,7 @@ class Section:
 
     def heading(self, title: str) -> str:
         """The full heading path, page title first ("Tasks › Timeouts")."""
-        return SEPARATOR.join(part for part in (title, *self.path) if part)
+        return heading_path(title, *self.path)
 
 
 def split_sections(markdown: str, *, title: str) -> list[Section]:

@@ -111,6 +111,8 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
     for n in numbers:
         p = by_number[n]
         facts = [f"**Source:** {code_span(p.source)}"]
+        if p.title:
+            facts.append(f"**Title:** {markdown_text(p.title)}")
         if p.section:
             facts.append(f"**Section:** {markdown_text(p.section)}")
         if p.page is not None:
@@ -118,7 +120,7 @@ def citation_elements(passages: list[Passage], numbers: list[int]) -> list[cl.Te
         facts.append(f"**Score:** {p.score:.3f}" if p.score is not None else "**Score:** n/a (MMR)")
         # Documents are untrusted: Markdown is shown formatted through the same allow-list
         # as answers (no image, link or HTML), any other text as written, every character.
-        text = sanitize_markdown(p.text) if p.written_in_markdown else code_block(p.text)
+        text = sanitize_markdown(p.body) if p.written_in_markdown else code_block(p.body)
         content = " · ".join(facts) + "\n\n" + text
         elements.append(cl.Text(name=f"[{n}]", content=content, display="side"))
     return elements

@@ -46,6 +46,21 @@ def test_excerpts_of_markdown_read_as_text_and_other_text_as_written() -> None:
     assert "x.example" not in answer and "l.png" not in answer
 
 
+def test_an_excerpt_does_not_repeat_the_heading_path_its_label_gives() -> None:
+    """A structured page's chunk starts with its heading path (for the embedding); the
+    excerpt read "[1] **asyncio-task.html › Timeouts** > Coroutines and Tasks › Timeouts
+    Use ...", the place named twice before the words."""
+    text = "Coroutines and Tasks › Timeouts\n\nUse `asyncio.timeout()` to limit a wait."
+    sectioned = passage(
+        1, text, source="asyncio-task.html", section="Timeouts", title="Coroutines and Tasks"
+    )
+    answer = retrieval_only_answer([sectioned, passage(2, "Intro › words\n\nmore")])
+    assert "[1] **asyncio-task.html › Timeouts** · score 0.50\n> Use asyncio.timeout() to" in answer
+    # a passage without that metadata keeps its text, whatever it starts with
+    assert "> Intro › words more" in answer
+    assert passages_for_prompt([sectioned]).count("Coroutines and Tasks › Timeouts") == 1
+
+
 def test_retrieval_only_answer_without_passages() -> None:
     assert retrieval_only_answer([]) == NOTHING_FOUND_ANSWER
 

@@ -73,6 +73,32 @@ async def test_a_markdown_passage_is_shown_formatted_without_images_links_or_htm
     )  # the raw HTML as inert text, as in answers
 
 
+async def test_the_citation_panel_names_title_and_section_once(
+    chainlit_events: RecordingEmitter,
+) -> None:
+    """The panel gave the section in its facts and again, with the page title, as the
+    passage's first line."""
+    text = "Coroutines and Tasks › Timeouts\n\nUse `asyncio.timeout()`."
+    [element] = citation_elements(
+        [
+            Passage(
+                1,
+                "asyncio-task.html",
+                None,
+                0.5,
+                text,
+                section="Timeouts",
+                title="Coroutines and Tasks",
+            )
+        ],
+        [1],
+    )
+    assert visible_text(str(element.content)) == (
+        "Source: asyncio-task.html · Title: Coroutines and Tasks · Section: Timeouts · "
+        "Score: 0.500 Use asyncio.timeout()."
+    )
+
+
 def test_file_names_with_markdown_render_literally() -> None:
     name = "![s](https:HOST?x) [l](//HOST/k) <img src=//HOST/i>.md"
     welcome = welcome_text(
