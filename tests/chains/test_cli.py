@@ -45,7 +45,8 @@ def test_json_answer_cites_the_expected_document(sample_kb: None) -> None:
     assert [s["n"] for s in sources] == [1, 2, 3, 4]
     assert "milvus-overview.md" in {s["source"] for s in sources}
     assert all(
-        set(s) == {"n", "source", "page", "score", "ranks", "text", "section"} for s in sources
+        set(s) == {"n", "source", "page", "score", "ranks", "text", "section", "title"}
+        for s in sources
     )
     assert all(isinstance(s["score"], float) and s["ranks"] for s in sources)
 
