@@ -40,6 +40,7 @@ from core.knowledge import (
     SearchMode,
     effective_mode,
     heading_path,
+    without_lead,
 )
 from core.rerank import RerankingSearcher
 
@@ -82,8 +83,7 @@ class Passage:
         ... ).body
         'Use asyncio.timeout().'
         """
-        lead = heading_path(self.title, self.section) + "\n\n"
-        return self.text.removeprefix(lead) if lead.strip() else self.text
+        return without_lead(self.text, heading_path(self.title, self.section))
 
     @property
     def written_in_markdown(self) -> bool:

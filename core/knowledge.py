@@ -44,6 +44,31 @@ def heading_path(*parts: str | None) -> str:
     return HEADING_SEPARATOR.join(part for part in parts if part)
 
 
+HEADING_BREAK = "\n\n"
+"""Between a structured document's chunk's heading path and its text (`led_by`)."""
+
+
+def led_by(heading: str, text: str) -> str:
+    """`text` as a structured document's chunk stores it: led by its `heading` path (for
+    the embedding and the model), unless there is none.
+
+    >>> led_by("Tasks › Timeouts", "Use timeout()."), led_by("", "Intro.")
+    ('Tasks › Timeouts\\n\\nUse timeout().', 'Intro.')
+    """
+    return f"{heading}{HEADING_BREAK}{text}" if heading else text
+
+
+def without_lead(text: str, heading: str) -> str:
+    """`text` without the `heading` path `led_by` put first (as it was if none did).
+
+    >>> without_lead(led_by("Tasks › Timeouts", "Use timeout()."), "Tasks › Timeouts")
+    'Use timeout().'
+    >>> without_lead("Tasks › Timeouts\\n\\nUse timeout().", "")
+    'Tasks › Timeouts\\n\\nUse timeout().'
+    """
+    return text.removeprefix(f"{heading}{HEADING_BREAK}") if heading else text
+
+
 @dataclass(frozen=True)
 class AccessScope:
     """Which documents a call may see or change.

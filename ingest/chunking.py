@@ -18,11 +18,13 @@ from langchain_core.documents import Document
 from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
 from core.knowledge import (
+    HEADING_BREAK,
     INGEST_VERSION_FIELD,
     ChunkRecord,
     DocumentKey,
     MetadataValue,
     heading_path,
+    led_by,
 )
 from ingest.html_extraction import EXTRACTOR
 from ingest.sections import first_heading, split_sections
@@ -128,11 +130,11 @@ def _section_pieces(
     for section in split_sections(page.page_content, title=title):
         heading = section.heading(title)
         metadata = {**page.metadata, "title": title, "section": heading_path(*section.path)}
-        body_size = max(chunk_size - len(heading) - 2, chunk_size // 2)
+        body_size = max(chunk_size - len(heading) - len(HEADING_BREAK), chunk_size // 2)
         splitter = make_splitter(kind, body_size, min(chunk_overlap, body_size // 2))
         for piece in splitter.split_text(section.text):
             if piece.strip():
-                pieces.append((f"{heading}\n\n{piece}" if heading else piece, metadata))
+                pieces.append((led_by(heading, piece), metadata))
     return pieces
 
 
